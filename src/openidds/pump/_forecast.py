@@ -1,0 +1,124 @@
+"""The forecast from the end of the replay (spec: Forecast)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from ._clock import Clock
+from ._scenario import RELATIVE_TOLERANCE, Pump
+from ._schedule import BasalProgram, crossing_time, delayed, scaled
+
+HORIZON_DAYS = 20 * 365.25
+"""Crossings later than 20 years after ``end`` are reported as ``null``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """One forecast instant under nominal, fastest (earliest) and slowest (latest) flow."""
+
+    nominal: datetime | None
+    earliest: datetime | None
+    latest: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    low_reservoir_alarm: Band
+    empty: Band
+    recommended_refill: datetime | None
+    eri: datetime | None
+    eos: datetime | None
+    ptm_ml_per_day: float
+    """The PTM's largest sustained daily volume used for ``earliest`` (0 without PTM)."""
+
+
+def ptm_ml_per_day(volume_ml: float, lockout_days: float, max_per_24h: int) -> float:
+    """Spec: bolus volume × min(max_per_24h, 24 h / lockout) per day (max_per_24h at zero lockout)."""
+    per_day = float(max_per_24h) if lockout_days <= 0 else min(max_per_24h, 1.0 / lockout_days)
+    return volume_ml * per_day
+
+
+def compute_forecast(
+    *,
+    clock: Clock,
+    pump: Pump,
+    t_end: float,
+    reservoir_ml: float,
+    program: BasalProgram | None,
+    eos: bool,
+    stall_until: float | None,
+    ptm_volume_ml_per_day: float,
+    battery_left_days: float | None,
+    eri_at: float | None,
+    eos_at: float | None,
+    last_fill_at: float | None,
+    last_fill_stability_days: float | None,
+) -> Forecast:
+    horizon = t_end + HORIZON_DAYS
+    accuracy = pump.accuracy
+    moving = program is not None and not eos
+
+    def pieces(factor: float, add: float) -> Iterator[tuple[float, float]]:
+        assert program is not None
+        base = scaled(program.cursor(clock, t_end).segments(), factor, add)
+        if stall_until is not None and stall_until > t_end:
+            return delayed(base, stall_until, 0.0)
+        return base
+
+    def when(budget: float, already: bool, factor: float, add: float) -> datetime | None:
+        if already:
+            return clock.instant(t_end)
+        if not moving:
+            return None
+        t = crossing_time(t_end, budget, pieces(factor, add), horizon)
+        return None if t is None else clock.instant(t)
+
+    low_ml = pump.low_reservoir_alarm_ml
+    low_now = reservoir_ml <= low_ml * (1 + RELATIVE_TOLERANCE)
+    empty_now = reservoir_ml <= 0.0
+    bands = {
+        "nominal": (1.0, 0.0),
+        "earliest": (1.0 + accuracy, ptm_volume_ml_per_day * (1.0 + accuracy)),
+        "latest": (1.0 - accuracy, 0.0),
+    }
+    low = Band(*(when(reservoir_ml - low_ml, low_now, f, a) for f, a in bands.values()))
+    empty = Band(*(when(reservoir_ml, empty_now, f, a) for f, a in bands.values()))
+
+    candidates: list[datetime] = []
+    if low.earliest is not None:
+        candidates.append(low.earliest)
+    if last_fill_at is not None and last_fill_stability_days is not None:
+        candidates.append(clock.instant(last_fill_at + last_fill_stability_days))
+    recommended = min(candidates) if candidates else None
+
+    eri: datetime | None = None
+    eos_instant: datetime | None = None
+    battery = pump.battery
+    if battery is not None:
+        if eri_at is not None:
+            eri = clock.instant(eri_at)
+            assert eos_at is not None
+            eos_instant = clock.instant(eos_at)
+        elif battery_left_days is not None:
+            k = battery.days_per_ml
+            if program is None:
+                flow: Iterator[tuple[float, float]] = iter([(float("inf"), 1.0)])
+            else:
+                flow = scaled(program.cursor(clock, t_end).segments(), k, 1.0)
+                if stall_until is not None and stall_until > t_end:
+                    flow = delayed(flow, stall_until, 1.0)
+            t_eri = crossing_time(t_end, battery_left_days, flow, horizon)
+            if t_eri is not None:
+                eri = clock.instant(t_eri)
+                t_eos = t_eri + battery.eos_after_eri_days
+                eos_instant = clock.instant(t_eos) if t_eos <= horizon else None
+    return Forecast(
+        low_reservoir_alarm=low,
+        empty=empty,
+        recommended_refill=recommended,
+        eri=eri,
+        eos=eos_instant,
+        ptm_ml_per_day=ptm_volume_ml_per_day,
+    )

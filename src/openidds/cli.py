@@ -49,8 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--catalog",
         metavar="FILE",
-        help="pump catalog file to use instead of the bundled one "
-        "(also: $OPENIDDS_PUMP_CATALOG)",
+        help="pump catalog file to use instead of the bundled one (also: $OPENIDDS_PUMP_CATALOG)",
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -62,14 +61,23 @@ def _parser() -> argparse.ArgumentParser:
         "the reason (event, time, field) on stderr.",
     )
     sim.add_argument("file", help="scenario TOML file")
-    sim.add_argument("--json", action="store_true",
-                     help="print the Result of the spec (format openidds.result/1) on stdout")
-    sim.add_argument("--plot", metavar="OUT",
-                     help="also draw reservoir volume, daily dose per drug and alarms to "
-                     "OUT.png or OUT.html (self-contained, works offline)")
-    sim.add_argument("--daily", action="store_true",
-                     help=f"print every day (by default long replays show the first "
-                     f"{_DAILY_ROWS_SHOWN // 2} and last {_DAILY_ROWS_SHOWN // 2} days)")
+    sim.add_argument(
+        "--json",
+        action="store_true",
+        help="print the Result of the spec (format openidds.result/1) on stdout",
+    )
+    sim.add_argument(
+        "--plot",
+        metavar="OUT",
+        help="also draw reservoir volume, daily dose per drug and alarms to "
+        "OUT.png or OUT.html (self-contained, works offline)",
+    )
+    sim.add_argument(
+        "--daily",
+        action="store_true",
+        help=f"print every day (by default long replays show the first "
+        f"{_DAILY_ROWS_SHOWN // 2} and last {_DAILY_ROWS_SHOWN // 2} days)",
+    )
     sim.set_defaults(handler=_simulate)
 
     pumps = sub.add_parser(
@@ -148,8 +156,10 @@ def _event_text(result: SimulationResult, index: int) -> str:
         drugs = ", ".join(f"{d} {c}" for d, c in raw["drugs"].items())
         text = f"{raw['volume_ml']:g} mL of {drugs}; expected {_ml(outcome.expected_ml or 0)} mL"
         if outcome.discrepancy_ml is not None:
-            text += (f", aspirated {raw['aspirated_ml']:g} mL, "
-                     f"discrepancy {outcome.discrepancy_ml:+.3f} mL")
+            text += (
+                f", aspirated {raw['aspirated_ml']:g} mL, "
+                f"discrepancy {outcome.discrepancy_ml:+.3f} mL"
+            )
         if raw.get("residual_left_ml"):
             text += f", {raw['residual_left_ml']:g} mL left in"
         return text
@@ -167,8 +177,10 @@ def _event_text(result: SimulationResult, index: int) -> str:
     if kind == "ptm_settings":
         if raw.get("enabled", True) is False:
             return "PTM disabled"
-        return (f"{outcome.volume_ml or 0:.4g} mL over {raw.get('duration')}, lockout "
-                f"{raw.get('lockout')}, at most {raw.get('max_per_24h')} per 24 h")
+        return (
+            f"{outcome.volume_ml or 0:.4g} mL over {raw.get('duration')}, lockout "
+            f"{raw.get('lockout')}, at most {raw.get('max_per_24h')} per 24 h"
+        )
     if kind == "mri":
         return f"scan {raw.get('duration')}, recovery {raw.get('recovery', 'PT0S')}"
     return ""
@@ -182,19 +194,27 @@ def summary(result: SimulationResult, *, all_days: bool = False) -> str:
     lines: list[str] = []
     span_days = (sc.end - sc.start).total_seconds() / 86_400
     lines.append(sc.name or "(unnamed scenario)")
-    lines.append(f"  {_when(sc.start, tz)} to {_when(sc.end, tz)} ({span_days:g} days), "
-                 f"pump clock {sc.timezone_name}")
-    lines.append(f"  Pump: {model.name} [{model.id}], capacity {model.capacity_ml:g} mL, "
-                 f"fluid path {sc.pump.fluid_path_ml:g} mL ({sc.pump.fluid_path_initial}), "
-                 f"low-reservoir alarm at {sc.pump.low_reservoir_alarm_ml:g} mL")
+    lines.append(
+        f"  {_when(sc.start, tz)} to {_when(sc.end, tz)} ({span_days:g} days), "
+        f"pump clock {sc.timezone_name}"
+    )
+    lines.append(
+        f"  Pump: {model.name} [{model.id}], capacity {model.capacity_ml:g} mL, "
+        f"fluid path {sc.pump.fluid_path_ml:g} mL ({sc.pump.fluid_path_initial}), "
+        f"low-reservoir alarm at {sc.pump.low_reservoir_alarm_ml:g} mL"
+    )
     if model.unconfirmed:
-        lines.append(f"  Catalog values not confirmed by a source: {', '.join(model.unconfirmed)}"
-                     " (openidds pumps show " + model.id + ")")
+        lines.append(
+            f"  Catalog values not confirmed by a source: {', '.join(model.unconfirmed)}"
+            " (openidds pumps show " + model.id + ")"
+        )
     lines.append("")
     lines.append(f"Events ({len(result.events)})")
     for outcome in result.events:
-        lines.append(f"  #{outcome.index:<3} {_when(outcome.at, tz):<22} {outcome.kind:<14} "
-                     f"{_event_text(result, outcome.index)}")
+        lines.append(
+            f"  #{outcome.index:<3} {_when(outcome.at, tz):<22} {outcome.kind:<14} "
+            f"{_event_text(result, outcome.index)}"
+        )
     lines.append("")
     lines.append(f"Alarms ({len(result.alarms)})")
     if not result.alarms:
@@ -212,30 +232,42 @@ def summary(result: SimulationResult, *, all_days: bool = False) -> str:
     for i, row in enumerate(shown):
         if not all_days and len(rows) > _DAILY_ROWS_SHOWN and i == half:
             lines.append(f"  … {len(rows) - 2 * half} more days (--daily prints every day)")
-        lines.append(f"  {row.date.isoformat():<10}  {_ml(row.pumped_ml):>10}"
-                     + "".join(f"  {_mg(row.delivered_mg[d]):>14}" for d in drugs))
+        lines.append(
+            f"  {row.date.isoformat():<10}  {_ml(row.pumped_ml):>10}"
+            + "".join(f"  {_mg(row.delivered_mg[d]):>14}" for d in drugs)
+        )
     lines.append("")
     t = result.totals
     lines.append("Totals")
-    lines.append(f"  pumped {_ml(t.pumped_ml)} mL; delivered "
-                 + (", ".join(f"{d} {_mg(t.delivered_mg[d])} mg" for d in drugs) or "nothing"))
+    lines.append(
+        f"  pumped {_ml(t.pumped_ml)} mL; delivered "
+        + (", ".join(f"{d} {_mg(t.delivered_mg[d])} mg" for d in drugs) or "nothing")
+    )
     if abs(t.unaccounted_ml) > 1e-9:
-        lines.append(f"  unaccounted {t.unaccounted_ml:+.3f} mL ("
-                     + ", ".join(f"{d} {_mg(t.unaccounted_mg[d])} mg" for d in drugs)
-                     + "): measured at refills, not what the twin expected")
+        lines.append(
+            f"  unaccounted {t.unaccounted_ml:+.3f} mL ("
+            + ", ".join(f"{d} {_mg(t.unaccounted_mg[d])} mg" for d in drugs)
+            + "): measured at refills, not what the twin expected"
+        )
     e = result.end_state
-    lines.append(f"  at the end: reservoir {_ml(e.reservoir_ml)} mL"
-                 + "".join(f", {d} {_mg(e.reservoir_mg[d])} mg" for d in drugs))
+    lines.append(
+        f"  at the end: reservoir {_ml(e.reservoir_ml)} mL"
+        + "".join(f", {d} {_mg(e.reservoir_mg[d])} mg" for d in drugs)
+    )
     lines.append("")
     f = result.forecast
-    lines.append(f"Forecast from {_when(sc.end, tz)} (program in force; accuracy "
-                 f"±{sc.pump.accuracy * 100:g} %"
-                 + (f", PTM up to {f.ptm_ml_per_day:.4g} mL/day in 'earliest'"
-                    if f.ptm_ml_per_day else "") + ")")
+    lines.append(
+        f"Forecast from {_when(sc.end, tz)} (program in force; accuracy "
+        f"±{sc.pump.accuracy * 100:g} %"
+        + (f", PTM up to {f.ptm_ml_per_day:.4g} mL/day in 'earliest'" if f.ptm_ml_per_day else "")
+        + ")"
+    )
     lines.append(f"  {'':<22}{'nominal':<23}{'earliest':<23}{'latest':<23}")
     for label, band in (("low-reservoir alarm", f.low_reservoir_alarm), ("empty", f.empty)):
-        lines.append(f"  {label:<22}{_when(band.nominal, tz):<23}{_when(band.earliest, tz):<23}"
-                     f"{_when(band.latest, tz):<23}")
+        lines.append(
+            f"  {label:<22}{_when(band.nominal, tz):<23}{_when(band.earliest, tz):<23}"
+            f"{_when(band.latest, tz):<23}"
+        )
     lines.append(f"  {'recommended refill':<22}{_when(f.recommended_refill, tz)}")
     if model.has_battery:
         lines.append(f"  {'battery ERI':<22}{_when(f.eri, tz)}")
@@ -253,8 +285,10 @@ def _pumps_list(args: argparse.Namespace) -> int:
     for model in catalog.models.values():
         rate = f"{model.min_rate_ml_per_day:g}–{model.max_rate_ml_per_day:g}"
         flag = "" if not model.unconfirmed else f"  ({len(model.unconfirmed)} unconfirmed)"
-        print(f"{model.id:<16} {model.drive:<14} {model.capacity_ml:>6g} mL {rate:>20}  "
-              f"{model.name}{flag}")
+        print(
+            f"{model.id:<16} {model.drive:<14} {model.capacity_ml:>6g} mL {rate:>20}  "
+            f"{model.name}{flag}"
+        )
     print("\n'openidds pumps show ID' lists every value with its source.")
     return EXIT_OK
 

@@ -77,15 +77,31 @@ def _png(result: SimulationResult, path: Path) -> None:
         2, 1, figsize=(11, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
     )
     ax1.plot(s["at"], s["reservoir"], color="#1d4ed8", linewidth=1.6, label="reservoir (mL)")
-    ax1.axhline(s["low"], color="#d97706", linestyle="--", linewidth=1,
-                label=f"low-reservoir alarm ({s['low']:g} mL)")
+    ax1.axhline(
+        s["low"],
+        color="#d97706",
+        linestyle="--",
+        linewidth=1,
+        label=f"low-reservoir alarm ({s['low']:g} mL)",
+    )
     if s["fills"]:
-        ax1.scatter([f[0] for f in s["fills"]], [f[1] for f in s["fills"]], marker="^",
-                    color="#15803d", zorder=3, label="fill")
+        ax1.scatter(
+            [f[0] for f in s["fills"]],
+            [f[1] for f in s["fills"]],
+            marker="^",
+            color="#15803d",
+            zorder=3,
+            label="fill",
+        )
     seen: set[str] = set()
     for when, kind in s["alarms"]:
-        ax1.axvline(when, color=_ALARM_COLOURS.get(kind, "#b91c1c"), linewidth=1, alpha=0.8,
-                    label=None if kind in seen else kind.replace("_", " "))
+        ax1.axvline(
+            when,
+            color=_ALARM_COLOURS.get(kind, "#b91c1c"),
+            linewidth=1,
+            alpha=0.8,
+            label=None if kind in seen else kind.replace("_", " "),
+        )
         seen.add(kind)
     ax1.set_ylabel("reservoir volume (mL)")
     ax1.set_ylim(0, s["capacity"] * 1.05)
@@ -110,29 +126,70 @@ def _png(result: SimulationResult, path: Path) -> None:
 
 def _html(result: SimulationResult, path: Path) -> None:
     s = _series(result)
-    iso = lambda values: [v.isoformat() for v in values]  # noqa: E731
+
+    def iso(values: list[datetime]) -> list[str]:
+        return [v.isoformat() for v in values]
+
     traces: list[dict[str, Any]] = [
-        {"x": iso(s["at"]), "y": s["reservoir"], "type": "scatter", "mode": "lines",
-         "name": "reservoir (mL)", "line": {"color": "#1d4ed8"}, "xaxis": "x", "yaxis": "y"},
-        {"x": [iso(s["at"])[0], iso(s["at"])[-1]], "y": [s["low"], s["low"]],
-         "type": "scatter", "mode": "lines", "name": f"low-reservoir alarm ({s['low']:g} mL)",
-         "line": {"color": "#d97706", "dash": "dash"}, "xaxis": "x", "yaxis": "y"},
+        {
+            "x": iso(s["at"]),
+            "y": s["reservoir"],
+            "type": "scatter",
+            "mode": "lines",
+            "name": "reservoir (mL)",
+            "line": {"color": "#1d4ed8"},
+            "xaxis": "x",
+            "yaxis": "y",
+        },
+        {
+            "x": [iso(s["at"])[0], iso(s["at"])[-1]],
+            "y": [s["low"], s["low"]],
+            "type": "scatter",
+            "mode": "lines",
+            "name": f"low-reservoir alarm ({s['low']:g} mL)",
+            "line": {"color": "#d97706", "dash": "dash"},
+            "xaxis": "x",
+            "yaxis": "y",
+        },
     ]
     if s["fills"]:
-        traces.append({"x": iso([f[0] for f in s["fills"]]), "y": [f[1] for f in s["fills"]],
-                       "type": "scatter", "mode": "markers", "name": "fill",
-                       "marker": {"symbol": "triangle-up", "size": 10, "color": "#15803d"},
-                       "xaxis": "x", "yaxis": "y"})
+        traces.append(
+            {
+                "x": iso([f[0] for f in s["fills"]]),
+                "y": [f[1] for f in s["fills"]],
+                "type": "scatter",
+                "mode": "markers",
+                "name": "fill",
+                "marker": {"symbol": "triangle-up", "size": 10, "color": "#15803d"},
+                "xaxis": "x",
+                "yaxis": "y",
+            }
+        )
     for kind in sorted({k for _, k in s["alarms"]}):
         when = [w for w, k in s["alarms"] if k == kind]
-        traces.append({"x": iso(when), "y": [s["capacity"]] * len(when), "type": "scatter",
-                       "mode": "markers", "name": kind.replace("_", " "),
-                       "marker": {"symbol": "x", "size": 9,
-                                  "color": _ALARM_COLOURS.get(kind, "#b91c1c")},
-                       "xaxis": "x", "yaxis": "y"})
+        traces.append(
+            {
+                "x": iso(when),
+                "y": [s["capacity"]] * len(when),
+                "type": "scatter",
+                "mode": "markers",
+                "name": kind.replace("_", " "),
+                "marker": {"symbol": "x", "size": 9, "color": _ALARM_COLOURS.get(kind, "#b91c1c")},
+                "xaxis": "x",
+                "yaxis": "y",
+            }
+        )
     for drug, values in s["doses"].items():
-        traces.append({"x": iso(s["days"]), "y": values, "type": "bar", "name": f"{drug} (mg/day)",
-                       "xaxis": "x2", "yaxis": "y2"})
+        traces.append(
+            {
+                "x": iso(s["days"]),
+                "y": values,
+                "type": "bar",
+                "name": f"{drug} (mg/day)",
+                "xaxis": "x2",
+                "yaxis": "y2",
+            }
+        )
     layout = {
         "title": {"text": s["title"]},
         "barmode": "stack",
@@ -147,9 +204,9 @@ def _html(result: SimulationResult, path: Path) -> None:
     ).read_text(encoding="utf-8")
     title = json.dumps(s["title"])[1:-1].replace("<", "&lt;")
     html = (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{title}</title><script>{plotly_js}</script></head><body>"
-        "<div id=\"plot\" style=\"width:100%;height:720px\"></div><script>"
+        '<div id="plot" style="width:100%;height:720px"></div><script>'
         f"Plotly.newPlot('plot', {_js(traces)}, {_js(layout)});"
         "</script></body></html>"
     )

@@ -459,9 +459,7 @@ class Replay:
             program = BasalProgram.continuous(self._resolve_rate(e, e.rate))
         else:
             assert e.period is not None
-            steps = tuple(
-                Step(s.weekday, s.at, self._resolve_rate(e, s.rate)) for s in e.steps
-            )
+            steps = tuple(Step(s.weekday, s.at, self._resolve_rate(e, s.rate)) for s in e.steps)
             program = BasalProgram(period=e.period, steps=steps)
         self._outcome(e)
         if self.priming_end is not None or self.bridge_left_ml is not None:
@@ -529,8 +527,13 @@ class Replay:
         if not e.enabled and e.volume_ml is None and e.dose_drug is None:
             previous = self.ptm
             if previous is not None:
-                previous = PtmState(False, previous.volume_ml, previous.duration_days,
-                                    previous.lockout_us, previous.max_per_24h)
+                previous = PtmState(
+                    False,
+                    previous.volume_ml,
+                    previous.duration_days,
+                    previous.lockout_us,
+                    previous.max_per_24h,
+                )
             self.ptm = previous or PtmState(False, 0.0, 1.0, 0, 1)
             self._outcome(e)
             return
@@ -550,7 +553,7 @@ class Replay:
         self._outcome(e, volume_ml=volume)
 
     def delivering(self) -> bool:
-        """Spec §7: a program is in force and the pump is not stopped, stalled, empty or past EOS."""
+        """Spec §7: a program is in force; not stopped, stalled, empty or past EOS."""
         return (
             self.program is not None
             and not self.stopped

@@ -35,7 +35,7 @@ class Forecast:
 
 
 def ptm_ml_per_day(volume_ml: float, lockout_days: float, max_per_24h: int) -> float:
-    """Spec: bolus volume × min(max_per_24h, 24 h / lockout) per day (max_per_24h at zero lockout)."""
+    """Spec: volume × min(max_per_24h, 24 h / lockout) a day (max_per_24h at zero lockout)."""
     per_day = float(max_per_24h) if lockout_days <= 0 else min(max_per_24h, 1.0 / lockout_days)
     return volume_ml * per_day
 

@@ -68,9 +68,7 @@ class EventOutcome:
         out: dict[str, Any] = {"index": self.index, "at": iso_utc(self.at), "kind": self.kind}
         if self.kind == "fill":
             out["expected_ml"] = None if self.expected_ml is None else _r(self.expected_ml)
-            out["discrepancy_ml"] = (
-                None if self.discrepancy_ml is None else _r(self.discrepancy_ml)
-            )
+            out["discrepancy_ml"] = None if self.discrepancy_ml is None else _r(self.discrepancy_ml)
         elif self.kind == "ptm_request":
             out["granted"] = self.granted
             out["reason"] = self.reason
@@ -284,9 +282,7 @@ def build_result(replay: Replay) -> SimulationResult:
     conc = np.asarray(log.conc, dtype=np.float64).reshape(len(log.t), len(drugs))
 
     daily = _daily(clock, replay.end, drugs, t, pumped, delivered)
-    alarms = [
-        Alarm(clock.instant(a.t), a.kind) for a in sorted(replay.alarms, key=lambda a: a.t)
-    ]
+    alarms = [Alarm(clock.instant(a.t), a.kind) for a in sorted(replay.alarms, key=lambda a: a.t)]
     events = sorted(replay.outcomes, key=lambda o: o.index)
 
     path_ml = 0.0
@@ -297,7 +293,10 @@ def build_result(replay: Replay) -> SimulationResult:
         path_ml += volume
         for i, c in enumerate(concs):
             path_mg[i] += volume * c
-    named = lambda values: {d: float(v) for d, v in zip(drugs, values, strict=True)}  # noqa: E731
+
+    def named(values: list[float]) -> dict[str, float]:
+        return {d: float(v) for d, v in zip(drugs, values, strict=True)}
+
     totals = Totals(
         pumped_ml=replay.cum_pumped,
         delivered_mg=named(replay.cum_deliv),
@@ -382,8 +381,7 @@ def _daily(
                 date=day,
                 pumped_ml=float(cum_p[i + 1] - cum_p[i]),
                 delivered_mg={
-                    drug: float(per_drug[j][i + 1] - per_drug[j][i])
-                    for j, drug in enumerate(drugs)
+                    drug: float(per_drug[j][i + 1] - per_drug[j][i]) for j, drug in enumerate(drugs)
                 },
             )
         )

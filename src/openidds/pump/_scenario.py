@@ -324,7 +324,9 @@ def _pump(table: Mapping[str, Any], catalog: Catalog, start: datetime, warnings:
                 field="pump.fixed_rate_ml_per_day",
             )
         fixed_rate = _number(table, "fixed_rate_ml_per_day", 0.0, "pump.")
-        check_rate(model, fixed_rate, lambda msg: ScenarioError(msg, field="pump.fixed_rate_ml_per_day"))
+        check_rate(
+            model, fixed_rate, lambda msg: ScenarioError(msg, field="pump.fixed_rate_ml_per_day")
+        )
 
     battery: Battery | None = None
     battery_table = table.get("battery")
@@ -334,15 +336,18 @@ def _pump(table: Mapping[str, Any], catalog: Catalog, start: datetime, warnings:
             raise ScenarioError("must be a table", field="pump.battery")
         _only(
             bt,
-            {"started", "pumped_ml_before_start", "days_to_eri_at_zero_flow", "days_per_ml",
-             "eos_after_eri_days"},
+            {
+                "started",
+                "pumped_ml_before_start",
+                "days_to_eri_at_zero_flow",
+                "days_per_ml",
+                "eos_after_eri_days",
+            },
             "pump.battery",
         )
         started = _instant(bt["started"], "pump.battery.started") if "started" in bt else start
         if started > start:
-            raise ScenarioError(
-                "must not be after scenario.start", field="pump.battery.started"
-            )
+            raise ScenarioError("must not be after scenario.start", field="pump.battery.started")
         given = "pumped_ml_before_start" in bt
         pumped = _number(bt, "pumped_ml_before_start", 0.0, "pump.battery.")
         if started < start and not given:
@@ -434,7 +439,8 @@ def _event(index: int, raw: object, pump: Pump, start_us: int, end_us: int) -> E
         )
     common = {"index": index, "at": at, "at_us": at_us, "kind": kind, "raw": raw}
     parser = _PARSERS[kind]
-    return parser(base, raw, pump, common)
+    event: Event = parser(base, raw, pump, common)
+    return event
 
 
 def _fill(base: Event, raw: Mapping[str, Any], pump: Pump, common: dict[str, Any]) -> Event:
@@ -444,7 +450,7 @@ def _fill(base: Event, raw: Mapping[str, Any], pump: Pump, common: dict[str, Any
     drugs_raw = raw.get("drugs")
     if not isinstance(drugs_raw, Mapping) or not drugs_raw:
         raise base.error(
-            "is required: a table of drug id = concentration, e.g. { morphine = \"10 mg/mL\" }",
+            'is required: a table of drug id = concentration, e.g. { morphine = "10 mg/mL" }',
             "drugs",
         )
     drugs: dict[str, float] = {}
@@ -627,8 +633,9 @@ def _priming(base: Event, raw: Mapping[str, Any], pump: Pump, common: dict[str, 
         raise base.error("must be above zero", "volume_ml")
     duration = _duration(base, raw, "duration", positive=True) if "duration" in raw else None
     if duration is not None:
-        check_bolus_rate(pump.model, volume if volume is not None else pump.fluid_path_ml,
-                         duration, base)
+        check_bolus_rate(
+            pump.model, volume if volume is not None else pump.fluid_path_ml, duration, base
+        )
     return PrimingBolus(**common, volume_ml=volume, duration_us=duration)
 
 
@@ -741,8 +748,9 @@ def _instant(value: object, name: str, index: int | None = None) -> datetime:
 
 def _zone(name: object) -> ZoneInfo:
     if not isinstance(name, str) or not name:
-        raise ScenarioError("must be an IANA time zone name such as 'Europe/Berlin'",
-                            field="scenario.timezone")
+        raise ScenarioError(
+            "must be an IANA time zone name such as 'Europe/Berlin'", field="scenario.timezone"
+        )
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

@@ -13,6 +13,7 @@ import numpy.typing as npt
 from ._clock import Clock, epoch_us, iso_utc
 from ._forecast import Band, Forecast, compute_forecast, ptm_ml_per_day
 from ._scenario import Event, Scenario
+from ._schedule import BasalProgram
 
 if TYPE_CHECKING:
     from ._engine import Replay
@@ -145,6 +146,8 @@ class SimulationResult:
     end_state: EndState
     forecast: Forecast
     warnings: tuple[str, ...]
+    program_at_end: BasalProgram | None
+    """The basal program the forecast runs (``None``: stopped or never programmed)."""
     _clock: Clock = field(repr=False)
     _t: npt.NDArray[np.float64] = field(repr=False)
     _pumped: npt.NDArray[np.float64] = field(repr=False)
@@ -342,6 +345,7 @@ def build_result(replay: Replay) -> SimulationResult:
         end_state=end_state,
         forecast=forecast,
         warnings=sc.warnings,
+        program_at_end=st.program,
         _clock=clock,
         _t=t,
         _pumped=pumped,

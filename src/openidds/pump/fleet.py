@@ -34,7 +34,8 @@ from ._schedule import BasalProgram
 
 FloatArray = npt.NDArray[np.float64]
 _SECONDS_PER_DAY = 86_400.0
-_MONDAY_OFFSET_DAYS = 3.0  # 1970-01-01 was a Thursday: (days + 3) mod 7 counts from Monday
+_MONDAY_OFFSET_DAYS = 3.0
+_CHUNK = 1 << 15  # 1970-01-01 was a Thursday: (days + 3) mod 7 counts from Monday
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,73 +127,88 @@ def fleet_forecast(
         raise ValueError("reservoir_ml and threshold_ml must have one value per pump")
     scale = np.broadcast_to(np.asarray(factor, dtype=np.float64), (n,))
     add = np.broadcast_to(np.asarray(add_ml_per_day, dtype=np.float64), (n,))
-    cycle = _Cycle(programs, scale, add)
+    zones: npt.NDArray[np.str_] | None = None
+    if not isinstance(timezones, str):
+        zones = np.asarray(timezones)
+        if zones.shape != (n,):
+            raise ValueError("timezones: one name per pump, or one name for all")
     low_now = volume <= threshold * (1 + 1e-9)
     budgets = np.stack([np.where(low_now, 0.0, volume - threshold), np.maximum(volume, 0.0)], 1)
-    days = _solve(cycle, now, budgets, timezones, horizon_days)
+    days = np.empty((n, 2))
+    # Chunks keep the working set in cache and reuse the same memory from chunk to chunk.
+    for lo in range(0, n, _CHUNK):
+        hi = min(lo + _CHUNK, n)
+        chunk = FleetPrograms(
+            programs.period_days[lo:hi],
+            programs.step_start_days[lo:hi],
+            programs.step_rate_ml_per_day[lo:hi],
+        )
+        cycle = _Cycle(chunk, scale[lo:hi], add[lo:hi])
+        chunk_zones = timezones if zones is None else [str(z) for z in zones[lo:hi]]
+        days[lo:hi] = _solve(cycle, now, budgets[lo:hi], chunk_zones, horizon_days)
     return FleetForecast(now=now, low_reservoir_days=days[:, 0], empty_days=days[:, 1])
 
 
 class _Cycle:
-    """Cumulative volume over one period for every pump: boundaries b and values C."""
+    """Cumulative volume over one period for every pump: boundaries b and values C.
+
+    Arrays are step-major, (segments, pumps), so that every operation along the steps is a
+    loop of at most 12 contiguous vector operations over the pumps.
+    """
 
     def __init__(self, programs: FleetPrograms, scale: FloatArray, add: FloatArray) -> None:
         period = programs.period_days
-        starts = programs.step_start_days
-        rates = programs.step_rate_ml_per_day * scale[:, None] + add[:, None]
-        n, s = starts.shape
+        starts = np.ascontiguousarray(programs.step_start_days.T)
+        rates = np.ascontiguousarray(programs.step_rate_ml_per_day.T) * scale + add
+        s, n = starts.shape
         # Segments: [0, s0) at the last step's rate (the cycle wraps), then [s_j, s_j+1).
-        last = np.take_along_axis(
-            rates, (np.sum(starts < period[:, None], axis=1) - 1).clip(0)[:, None], axis=1
-        )
-        self.bounds = np.empty((n, s + 2))
-        self.bounds[:, 0] = 0.0
-        self.bounds[:, 1 : s + 1] = starts
-        self.bounds[:, s + 1] = period
-        self.rates = np.empty((n, s + 1))
-        self.rates[:, 0] = last[:, 0]
-        self.rates[:, 1:] = rates
-        lengths = np.diff(self.bounds, axis=1)
-        self.cum = np.zeros((n, s + 2))
-        np.cumsum(self.rates * lengths, axis=1, out=self.cum[:, 1:])
+        last_index = (np.count_nonzero(starts < period, axis=0) - 1).clip(0)
+        self.bounds = np.empty((s + 2, n))
+        self.bounds[0] = 0.0
+        self.bounds[1 : s + 1] = starts
+        self.bounds[s + 1] = period
+        self.rates = np.empty((s + 1, n))
+        self.rates[0] = rates.reshape(-1)[last_index * n + np.arange(n)]
+        self.rates[1:] = rates
+        self.cum = np.zeros((s + 2, n))
+        for j in range(s + 1):
+            self.cum[j + 1] = self.cum[j] + self.rates[j] * (self.bounds[j + 1] - self.bounds[j])
         self.period = period
-        self.per_cycle = self.cum[:, -1]
-        self._rows()
-
-    def _rows(self) -> None:
-        n = self.bounds.shape[0]
-        self.rows_b = np.arange(n) * self.bounds.shape[1]
-        self.rows_r = np.arange(n) * self.rates.shape[1]
+        self.per_cycle = self.cum[-1]
+        self.cols = np.arange(n)
 
     def take(self, idx: npt.NDArray[np.intp]) -> _Cycle:
-        if idx.shape[0] == self.bounds.shape[0]:
+        if idx.shape[0] == self.bounds.shape[1]:
             return self  # every pump: no copy
         sub = object.__new__(_Cycle)
-        sub.bounds = self.bounds[idx]
-        sub.rates = self.rates[idx]
-        sub.cum = self.cum[idx]
+        sub.bounds = self.bounds[:, idx]
+        sub.rates = self.rates[:, idx]
+        sub.cum = self.cum[:, idx]
         sub.period = self.period[idx]
-        sub.per_cycle = self.per_cycle[idx]
-        sub._rows()
+        sub.per_cycle = sub.cum[-1]
+        sub.cols = np.arange(idx.shape[0])
         return sub
 
     def _pick(self, k: npt.NDArray[np.intp]) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Rate, start and cumulative volume of segment k of every pump."""
-        rate = self.rates.reshape(-1)[self.rows_r + k]
-        base = self.bounds.reshape(-1)[self.rows_b + k]
-        cum = self.cum.reshape(-1)[self.rows_b + k]
-        return rate, base, cum
+        cols = self.cols
+        return self.rates[k, cols], self.bounds[k, cols], self.cum[k, cols]
+
+    def _segment(self, table: FloatArray, value: FloatArray) -> npt.NDArray[np.intp]:
+        """Index of the segment whose interior boundary values are <= value."""
+        k = np.zeros(value.shape[0], dtype=np.intp)
+        for row in table[1:-1]:
+            k += row <= value
+        return k
 
     def at(self, phase: FloatArray) -> tuple[FloatArray, FloatArray]:
         """C(phase) and the rate in force at phase."""
-        k = np.count_nonzero(self.bounds[:, 1:-1] <= phase[:, None], axis=1)
-        rate, base, cum = self._pick(k)
+        rate, base, cum = self._pick(self._segment(self.bounds, phase))
         return cum + rate * (phase - base), rate
 
     def inverse(self, value: FloatArray) -> FloatArray:
         """The phase x in [0, P) at which C(x) = value (value in [0, Vc))."""
-        k = np.count_nonzero(self.cum[:, 1:-1] <= value[:, None], axis=1)
-        rate, base, cum = self._pick(k)
+        rate, base, cum = self._pick(self._segment(self.cum, value))
         return base + (value - cum) / rate
 
 

@@ -11,7 +11,6 @@ import statistics
 import sys
 import time
 from datetime import UTC, datetime
-from datetime import time as wall_time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,30 +18,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fleet_arrays import random_fleet  # noqa: E402
-
-from openidds.pump._clock import Clock  # noqa: E402
-from openidds.pump._schedule import BasalProgram, Step, crossing_time  # noqa: E402
-from openidds.pump.fleet import FleetPrograms, fleet_forecast  # noqa: E402
+from fleet_arrays import random_fleet, scalar_program
+from openidds.pump._clock import Clock
+from openidds.pump._schedule import crossing_time
+from openidds.pump.fleet import fleet_forecast
 
 TARGET_S = 1.0
 SCALAR_SAMPLE = 5_000
-
-
-def scalar_program(programs: FleetPrograms, i: int) -> BasalProgram:
-    weekly = programs.period_days[i] > 1
-    n = max(int(np.sum(programs.step_start_days[i] < programs.period_days[i])), 1)
-    steps = []
-    for j in range(n):
-        minutes = round(programs.step_start_days[i, j] * 1440)
-        steps.append(
-            Step(
-                minutes // 1440 if weekly else None,
-                wall_time((minutes % 1440) // 60, minutes % 60),
-                float(programs.step_rate_ml_per_day[i, j]),
-            )
-        )
-    return BasalProgram(period="week" if weekly else "day", steps=tuple(steps))
 
 
 def main(n: int = 1_000_000) -> int:

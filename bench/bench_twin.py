@@ -13,9 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scenarios import ten_year_scenario  # noqa: E402
-
-from openidds.pump import parse_scenario, simulate  # noqa: E402
+from openidds.pump import parse_scenario, simulate
+from scenarios import ten_year_scenario
 
 TARGET_S = 0.5
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import time as wall_time
+
 import numpy as np
 
+from openidds.pump._schedule import BasalProgram, Step
 from openidds.pump.fleet import FleetPrograms
 
 
@@ -32,3 +35,20 @@ def random_fleet(n: int, *, max_steps: int = 10, seed: int = 0) -> tuple[FleetPr
     rates = np.where(real, rates, last)
     volume = rng.uniform(0.0, 40.0, n)
     return FleetPrograms(period, starts, rates), volume
+
+
+def scalar_program(programs: FleetPrograms, i: int) -> BasalProgram:
+    """Pump i of a fleet as the engine's BasalProgram (for cross-checks)."""
+    weekly = programs.period_days[i] > 1
+    n = max(int(np.sum(programs.step_start_days[i] < programs.period_days[i])), 1)
+    steps = []
+    for j in range(n):
+        minutes = round(programs.step_start_days[i, j] * 1440)
+        steps.append(
+            Step(
+                minutes // 1440 if weekly else None,
+                wall_time((minutes % 1440) // 60, minutes % 60),
+                float(programs.step_rate_ml_per_day[i, j]),
+            )
+        )
+    return BasalProgram(period="week" if weekly else "day", steps=tuple(steps))

@@ -18,7 +18,7 @@ from openidds.pump._schedule import crossing_time
 from openidds.pump.fleet import FleetPrograms, fleet_forecast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from fleet_arrays import random_fleet  # noqa: E402
+from fleet_arrays import random_fleet
 
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -132,8 +132,9 @@ def test_random_fleet_matches_scalar_crossings(zone: str) -> None:
     threshold = np.full(1000, 2.0)
     fleet = fleet_forecast(now, volume, threshold, programs, zone)
     clock = Clock(now, __import__("zoneinfo").ZoneInfo(zone))
-    from openidds.pump._schedule import BasalProgram, Step
     from datetime import time
+
+    from openidds.pump._schedule import BasalProgram, Step
 
     for i in range(1000):
         steps = []

@@ -6,6 +6,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from openidds.pump._schedule import crossing_time
 from openidds.pump.fleet import FleetPrograms, fleet_forecast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from fleet_arrays import random_fleet
+from fleet_arrays import random_fleet, scalar_program
 
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -131,28 +132,9 @@ def test_random_fleet_matches_scalar_crossings(zone: str) -> None:
     now = datetime(2026, 3, 1, 5, 17, tzinfo=UTC)
     threshold = np.full(1000, 2.0)
     fleet = fleet_forecast(now, volume, threshold, programs, zone)
-    clock = Clock(now, __import__("zoneinfo").ZoneInfo(zone))
-    from datetime import time
-
-    from openidds.pump._schedule import BasalProgram, Step
-
+    clock = Clock(now, ZoneInfo(zone))
     for i in range(1000):
-        steps = []
-        n_steps = int(np.sum(programs.step_start_days[i] < programs.period_days[i]))
-        n_steps = max(n_steps, 1)
-        weekly = programs.period_days[i] > 1
-        for j in range(n_steps):
-            start = programs.step_start_days[i, j]
-            minutes = round(start * 1440)
-            steps.append(
-                Step(
-                    minutes // 1440 if weekly else None,
-                    time((minutes % 1440) // 60, minutes % 60),
-                    float(programs.step_rate_ml_per_day[i, j]),
-                )
-            )
-        period = "week" if weekly else ("day" if n_steps > 1 or start > 0 else None)
-        program = BasalProgram(period=period, steps=tuple(steps))
+        program = scalar_program(programs, i)
         for budget, got in (
             (volume[i] - 2.0, fleet.low_reservoir_days[i]),
             (volume[i], fleet.empty_days[i]),

@@ -107,7 +107,7 @@ def _png(result: SimulationResult, path: Path) -> None:
     ax1.set_ylim(0, s["capacity"] * 1.05)
     ax1.set_title(s["title"])
     ax1.grid(alpha=0.3)
-    ax1.legend(loc="upper right", fontsize=8)
+    ax1.legend(loc="best", fontsize=8, framealpha=0.85)
     width = timedelta(days=0.8)
     bottom = [0.0] * len(s["days"])
     for drug, values in s["doses"].items():

@@ -348,6 +348,8 @@ class Replay:
     # -- events --------------------------------------------------------------------------
 
     def apply(self, event: Event, t: float) -> None:
+        if event.kind == "fill":
+            self._log_point()  # the volume jumps here: keep the level just before the fill
         handler = getattr(self, "_on_" + event.kind)
         handler(event, t)
         self._log_point()

@@ -29,7 +29,6 @@ from ._scenario import (
     Scenario,
     Stop,
     check_bolus_rate,
-    check_rate,
 )
 from ._schedule import INFINITY, BasalProgram, ConstantCursor, RateCursor, Step
 from ._units import MICROSECONDS_PER_DAY
@@ -375,15 +374,14 @@ class Replay:
         assert spec.dose_drug is not None and spec.dose_mg_per_day is not None
         conc = self._conc_of(event, spec.dose_drug, f"{spec.field}.{spec.dose_drug}")
         rate = spec.dose_mg_per_day / conc
-        check_rate(
-            self.model,
-            rate,
-            lambda m: event.error(
-                f"{spec.dose_mg_per_day:g} mg/day of {spec.dose_drug} at {conc:g} mg/mL "
-                f"needs {m[len('basal rate ') :]}",
+        low, high = self.model.min_rate_ml_per_day, self.model.max_rate_ml_per_day
+        if rate < low * (1 - RELATIVE_TOLERANCE) or rate > high * (1 + RELATIVE_TOLERANCE):
+            raise event.error(
+                f"{spec.dose_mg_per_day:g} mg/day of {spec.dose_drug} at {conc:g} mg/mL needs "
+                f"{rate:.6g} mL/day, outside the range of {self.model.id} "
+                f"({low:g} to {high:g} mL/day)",
                 f"{spec.field}.{spec.dose_drug}",
-            ),
-        )
+            )
         return rate
 
     def _on_fill(self, e: Fill, t: float) -> None:
@@ -523,6 +521,9 @@ class Replay:
         if self.path_ml > 0:
             self.bridge_rate = self.rate_at_last_fill
             self.bridge_left_ml = self.path_ml
+        else:
+            # Nothing old in the path: the bridge is over at once; a waiting program starts.
+            self._apply_pending(t)
         self._outcome(e, volume_ml=self.path_ml)
 
     def _on_ptm_settings(self, e: PtmSettings, t: float) -> None:

@@ -319,8 +319,8 @@ def _pump(table: Mapping[str, Any], catalog: Catalog, start: datetime, warnings:
         if "fixed_rate_ml_per_day" not in table:
             options = ", ".join(f"{r:g}" for r in model.fixed_rate_options_ml_per_day)
             raise ScenarioError(
-                f"is required for the constant-flow model {model.id} "
-                f"(its factory rate, one of: {options} mL/day)",
+                f"is required for the constant-flow model {model.id}: the factory rate of "
+                f"this device (catalog options: {options} mL/day)",
                 field="pump.fixed_rate_ml_per_day",
             )
         fixed_rate = _number(table, "fixed_rate_ml_per_day", 0.0, "pump.")

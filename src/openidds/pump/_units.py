@@ -35,6 +35,13 @@ _EXAMPLES: dict[Dimension, str] = {
 }
 
 
+_ARTICLE: dict[Dimension, str] = {
+    "amount": "an amount",
+    "concentration": "a concentration",
+    "daily_dose": "a daily dose",
+}
+
+
 class UnitError(ValueError):
     """A quantity string that is not a number with an accepted unit."""
 
@@ -65,7 +72,7 @@ def parse_quantity(text: object, dimension: Dimension) -> float:
 def _unit_factor(unit: str, dimension: Dimension, text: str) -> float:
     parts = unit.split("/")
     bad = UnitError(
-        f"{text!r} has unit {unit!r}; expected an {dimension.replace('_', ' ')} "
+        f"{text!r} has unit {unit!r}; expected {_ARTICLE[dimension]} "
         f"such as {_EXAMPLES[dimension]} (amounts: mg, mcg, ug, µg, g)"
     )
     amount = _AMOUNT_TO_MG.get(parts[0]) if parts else None

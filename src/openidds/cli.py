@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
-from openidds import __version__
+from openidds import __version__, cli_dosing
 from openidds.pump import (
     Catalog,
     CatalogError,
@@ -43,7 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openidds",
-        description="OpenIDDS: an exact digital twin of implanted intrathecal drug pumps.",
+        description="OpenIDDS: an exact digital twin of implanted intrathecal drug pumps, "
+        "and dose-error checks of every program change.",
     )
     parser.add_argument("--version", action="version", version=f"openidds {__version__}")
     parser.add_argument(
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
         help="pump catalog file to use instead of the bundled one (also: $OPENIDDS_PUMP_CATALOG)",
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    cli_dosing.register(sub)
 
     sim = sub.add_parser(
         "simulate",

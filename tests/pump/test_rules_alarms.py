@@ -271,11 +271,12 @@ def test_every_ml_and_mg_is_accounted_for_in_a_busy_scenario(scenario):
         "motor_stall",
         "motor_stall_recovery",
     }
-    # mL: filled + the drug-free path fluid = reservoir + path + pumped + aspirated + unaccounted
+    # mL: filled (0.25 mL drug-free path fluid put in at implant + three fills)
+    #     = reservoir + path + pumped + aspirated + unaccounted
     t, e = res.totals, res.end_state
-    assert t.filled_ml == approx(20 + 17 + 10, abs=1e-9)
+    assert t.filled_ml == approx(0.25 + 20 + 17 + 10, abs=1e-9)
     assert t.aspirated_ml == approx(14.0 + 0.0, abs=1e-9)
-    assert t.filled_ml + 0.25 == approx(
+    assert t.filled_ml == approx(
         e.reservoir_ml + e.fluid_path_ml + t.pumped_ml + t.aspirated_ml + t.unaccounted_ml,
         abs=1e-9,
     )

@@ -134,7 +134,10 @@ class Replay:
         # Accounting.
         self.cum_pumped = 0.0
         self.cum_deliv = [0.0] * n
-        self.filled_ml = 0.0
+        # The fluid in the path at the start (drug-free, or the first fill's when primed) was
+        # put in at implant: it counts as filled, so filled = reservoir + path + delivered +
+        # aspirated + unaccounted holds in mL as well as in mg.
+        self.filled_ml = self.path_ml
         self.filled_mg = [0.0] * n
         self.aspirated_ml = 0.0
         self.aspirated_mg = [0.0] * n
@@ -422,7 +425,6 @@ class Replay:
         if first and self.path_primed_pending:
             for seg in self.path:
                 seg[1] = new
-            self.filled_ml += self.path_ml
             for i, c in enumerate(new):
                 self.filled_mg[i] += self.path_ml * c
             self.path_primed_pending = False

@@ -1,0 +1,979 @@
+"""The dose checks: every fill, program, bolus and PTM setting of a scenario against the
+drug library, the device catalog and the twin's replay (``docs/dose-checks.md``)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from openidds.pump import (
+    Catalog,
+    Scenario,
+    ScenarioError,
+    SimulationResult,
+    load_catalog,
+    parse_scenario,
+    simulate,
+)
+from openidds.pump._scenario import (
+    Bolus,
+    BridgeBolus,
+    Event,
+    Fill,
+    PrimingBolus,
+    Program,
+    PtmSettings,
+    RateSpec,
+    Stop,
+)
+
+from ._findings import Finding, Report, Severity
+from ._library import INDICATIONS, REGIONS, Drug, Library, Limit, load_library
+
+_TOL = 1e-9
+"""Relative tolerance of comparisons with limits (floating point only, as the twin's §14)."""
+_LOOSE = 1e9
+"""Device limits of the catalog copy the checks parse and replay with, so that an overfill or
+a rate outside the device range becomes a finding instead of an invalid scenario."""
+
+TOLERANCES = ("naive", "tolerant")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Patient:
+    opioid_tolerance: str | None
+    indication: str | None
+
+
+def check(
+    scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any],
+    library: Library | None = None,
+    region: str | None = None,
+    *,
+    catalog: Catalog | None = None,
+) -> list[Finding]:
+    """Findings of a scenario, worst first (see :func:`check_report`)."""
+    return check_report(scenario, library, region, catalog=catalog).worst_first()
+
+
+def check_report(
+    scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any],
+    library: Library | None = None,
+    region: str | None = None,
+    *,
+    catalog: Catalog | None = None,
+) -> Report:
+    """Judge a scenario; the report records the library's id and version.
+
+    Raises :class:`ScenarioError` for a scenario that is not valid (also an invalid
+    ``override`` or ``[patient]`` table)."""
+    library = library or load_library()
+    raw, catalog = _raw_and_catalog(scenario, catalog)
+    region = region or library.region_default
+    if region not in REGIONS:
+        raise ValueError(f"region must be one of {', '.join(REGIONS)}; got {region!r}")
+    checker = _Checker(raw, catalog, library, region)
+    findings = checker.run()
+    return Report(library.id, library.version, tuple(findings))
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def _raw_and_catalog(
+    scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any], catalog: Catalog | None
+) -> tuple[Mapping[str, Any], Catalog]:
+    if isinstance(scenario, Scenario):
+        return scenario.raw, catalog or scenario.catalog
+    if isinstance(scenario, Mapping):
+        return scenario, catalog or load_catalog()
+    path = Path(scenario)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"cannot read scenario file {path}: {exc.strerror}") from exc
+    try:
+        return tomllib.loads(text), catalog or load_catalog()
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"not valid TOML: {exc}") from exc
+
+
+def _loose(catalog: Catalog) -> Catalog:
+    """A copy of the catalog without capacity and (programmable) rate limits."""
+    models = {}
+    for model_id, model in catalog.models.items():
+        params = dict(model.params)
+        names = ["capacity_ml"]
+        if model.programmable:
+            names += ["min_rate_ml_per_day", "max_rate_ml_per_day"]
+        for name in names:
+            value = 0.0 if name.startswith("min") else _LOOSE
+            params[name] = dataclasses.replace(params[name], value=value)
+        models[model_id] = dataclasses.replace(model, params=params)
+    return dataclasses.replace(catalog, models=models)
+
+
+def _patient(raw: Mapping[str, Any]) -> Patient:
+    table = raw.get("patient", {})
+    if not isinstance(table, Mapping):
+        raise ScenarioError("must be a table", field="patient")
+    extra = set(table) - {"opioid_tolerance", "indication"}
+    if extra:
+        raise ScenarioError("is not a known field", field=f"patient.{sorted(extra)[0]}")
+    tolerance = table.get("opioid_tolerance")
+    if tolerance is not None and tolerance not in TOLERANCES:
+        raise ScenarioError("must be 'naive' or 'tolerant'", field="patient.opioid_tolerance")
+    indication = table.get("indication")
+    if indication is not None and indication not in INDICATIONS:
+        raise ScenarioError(f"must be one of {', '.join(INDICATIONS)}", field="patient.indication")
+    return Patient(tolerance, indication)
+
+
+def _overrides(event: Event) -> dict[str, str]:
+    value = event.raw.get("override", [])
+    if not isinstance(value, list):
+        raise event.error('must be an array: [{ code = "...", reason = "..." }]', "override")
+    out: dict[str, str] = {}
+    for i, item in enumerate(value):
+        if not isinstance(item, Mapping) or set(item) - {"code", "reason"}:
+            raise event.error("must be a table { code, reason }", f"override[{i}]")
+        code, reason = item.get("code"), item.get("reason", "")
+        if not isinstance(code, str) or not isinstance(reason, str):
+            raise event.error("code and reason must be strings", f"override[{i}]")
+        out[code] = reason.strip()
+    return out
+
+
+def fmt(value: float) -> str:
+    """A number as people read it: up to 4 significant digits, no trailing zeros."""
+    text = f"{value:.4g}"
+    if "e" in text:
+        text = f"{value:.10f}".rstrip("0").rstrip(".")
+    return text
+
+
+def amount(drug: Drug | None, value: float, unit: str) -> str:
+    """``0.03 mg/day (30 mcg/day)`` for drugs read in mcg; ``40 mg/day`` otherwise."""
+    text = f"{fmt(value)} {unit}"
+    if drug is not None and drug.display_unit == "mcg" and unit.startswith("mg"):
+        text += f" ({fmt(value * 1000)} mc{unit[1:]})"
+    return text
+
+
+class _Checker:
+    def __init__(
+        self, raw: Mapping[str, Any], catalog: Catalog, library: Library, region: str
+    ) -> None:
+        self.raw = raw
+        self.lib = library
+        self.region = region
+        self.loose = _loose(catalog)
+        self.scenario = parse_scenario(raw, catalog=self.loose)
+        self.model = catalog.get(self.scenario.pump.model.id)
+        self.patient = _patient(raw)
+        self.result: SimulationResult = simulate(self.scenario)
+        self.events = self.scenario.ordered_events()
+        self.overrides = {e.index: _overrides(e) for e in self.events}
+        self.findings: list[Finding] = []
+        self.window = timedelta(hours=library.checks.visit_window_hours)
+        # state while walking the events
+        self.conc: dict[str, float] = {}
+        self.rates: list[float] | None = None  # mL/day per flex step; None: no program
+        self.weights: list[float] = []  # fraction of the period each step lasts
+        if self.scenario.pump.fixed_rate_ml_per_day is not None:
+            self.rates, self.weights = [self.scenario.pump.fixed_rate_ml_per_day], [1.0]
+        self.dose: dict[str, float] = {}  # mean daily dose in force, mg/day
+        self.dosed: set[str] = set()
+        self.last_increase: dict[str, datetime] = {}
+        self.fills = 0
+        self.implant_at: datetime | None = None
+        self.ptm: PtmSettings | None = None
+        self.noted_patient = False
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def add(
+        self,
+        event: Event,
+        code: str,
+        severity: Severity,
+        drug: str | None,
+        value: float | None,
+        limit: float | None,
+        unit: str,
+        message: str,
+        source: str,
+    ) -> None:
+        reason = self.overrides.get(event.index, {}).get(code)
+        overridden = severity == "soft" and bool(reason)
+        self.findings.append(
+            Finding(
+                event_index=event.index,
+                at=event.at,
+                code=code,
+                severity=severity,
+                drug=drug,
+                value=value,
+                limit=limit,
+                unit=unit,
+                message=message,
+                source=source,
+                overridden=overridden,
+                override_reason=reason if overridden else None,
+            )
+        )
+
+    def visit_of(self, event: Event) -> Fill | None:
+        """The fill whose refill visit this event belongs to (the latest before it)."""
+        found: Fill | None = None
+        for other in self.events:
+            if other is event:
+                break
+            if isinstance(other, Fill) and event.at - other.at <= self.window:
+                found = other
+        return found
+
+    def visit_events(self, fill: Fill) -> list[Event]:
+        after = self.events[self.events.index(fill) + 1 :]
+        return [e for e in after if e.at - fill.at <= self.window]
+
+    def subreplay(self, upto: datetime, end: datetime) -> SimulationResult:
+        """The twin's replay of the events up to ``upto`` (inclusive), run on to ``end``."""
+        data = copy.copy(dict(self.raw))
+        keep = {e.index for e in self.events if e.at <= upto}
+        data["event"] = [ev for i, ev in enumerate(self.raw.get("event", [])) if i in keep]
+        header = dict(data["scenario"])
+        header["end"] = max(end, self.scenario.end)
+        data["scenario"] = header
+        return simulate(parse_scenario(data, catalog=self.loose))
+
+    def mean_rate(self) -> float:
+        if self.rates is None:
+            return 0.0
+        return sum(r * w for r, w in zip(self.rates, self.weights, strict=True))
+
+    def doses(
+        self, rates: Sequence[float], weights: Sequence[float]
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """Mean and peak (largest step) daily dose per drug, mg/day."""
+        mean = {
+            d: sum(r * w for r, w in zip(rates, weights, strict=True)) * c
+            for d, c in self.conc.items()
+        }
+        peak = {d: max(rates) * c for d, c in self.conc.items()}
+        return mean, peak
+
+    def resolve(self, spec: RateSpec, event: Event) -> float:
+        if spec.rate_ml_per_day is not None:
+            return spec.rate_ml_per_day
+        assert spec.dose_drug is not None and spec.dose_mg_per_day is not None
+        conc = self.conc.get(spec.dose_drug, 0.0)
+        if conc <= 0:  # the twin rejects it first; kept for a clear message
+            raise event.error(f"no {spec.dose_drug} in the reservoir", spec.field)
+        return spec.dose_mg_per_day / conc
+
+    # -- the walk --------------------------------------------------------------------------
+
+    def run(self) -> list[Finding]:
+        for event in self.events:
+            if isinstance(event, Fill):
+                self.on_fill(event)
+            elif isinstance(event, Program):
+                self.on_program(event)
+            elif isinstance(event, Stop):
+                self.rates = None
+            elif isinstance(event, Bolus):
+                self.on_bolus(event)
+            elif isinstance(event, PrimingBolus):
+                self.on_priming(event)
+            elif isinstance(event, PtmSettings):
+                self.on_ptm(event)
+            elif isinstance(event, BridgeBolus):
+                pass  # judged with its fill (concentration_change_without_bridge)
+        return self.findings
+
+    # -- fill ------------------------------------------------------------------------------
+
+    def on_fill(self, fill: Fill) -> None:
+        lib = self.lib
+        capacity = self.model.capacity_ml
+        total = fill.volume_ml + fill.residual_left_ml
+        if total > capacity * (1 + _TOL):
+            self.add(
+                fill,
+                "overfill",
+                "hard",
+                None,
+                total,
+                capacity,
+                "mL",
+                f"fill of {fmt(total)} mL is above the reservoir capacity of {self.model.id} "
+                f"({fmt(capacity)} mL): the excess would be forced into the pump or the pocket",
+                self.model.params["capacity_ml"].source,
+            )
+        known = [d for d in fill.drugs_mg_per_ml if lib.get(d) is not None]
+        for drug_id, conc in fill.drugs_mg_per_ml.items():
+            drug = lib.get(drug_id)
+            if drug is None:
+                self.add(
+                    fill,
+                    "drug_not_in_library",
+                    "hard",
+                    drug_id,
+                    conc,
+                    None,
+                    "mg/mL",
+                    f"{drug_id} is not in drug library {lib.id} version {lib.version}: no limit "
+                    "can be checked; add it to the clinic's library copy or correct the name",
+                    f"drug library {lib.id} {lib.version}",
+                )
+                continue
+            self.judge_limit(
+                fill,
+                "concentration_above_max",
+                drug,
+                conc,
+                drug.concentration_max,
+                drug.concentration_max.hard,
+                "mg/mL",
+                "concentration",
+            )
+            self.off_label(fill, drug, len(known) > 1)
+        self.refill_discrepancy(fill)
+
+        old = dict(self.conc)
+        residual, volume = fill.residual_left_ml, fill.volume_ml
+        drugs = set(old) | set(fill.drugs_mg_per_ml)
+        if residual + volume > 0:
+            self.conc = {
+                d: (residual * old.get(d, 0.0) + volume * fill.drugs_mg_per_ml.get(d, 0.0))
+                / (residual + volume)
+                for d in drugs
+            }
+        first = self.fills == 0
+        self.fills += 1
+        if first and self.scenario.pump.fluid_path_initial == "no-drug":
+            self.implant_at = fill.at
+        self.stability(fill, first)
+
+        visit = self.visit_events(fill)
+        programmed = any(isinstance(e, Program) for e in visit)
+        bridged = any(isinstance(e, BridgeBolus) for e in visit)
+        changed = self.changed_drugs(old)
+        if changed and self.rates is not None and self.mean_rate() > 0 and self.model.programmable:
+            if not bridged:
+                self.no_bridge(fill, changed, old, visit)
+            if not programmed:
+                names = ", ".join(
+                    f"{d} {fmt(old.get(d, 0.0))} → {fmt(self.conc.get(d, 0.0))} mg/mL"
+                    for d in changed
+                )
+                mean, _ = self.doses(self.rates, self.weights)
+                now = ", ".join(
+                    f"{d} {amount(lib.get(d), mean.get(d, 0.0), 'mg/day')}" for d in changed
+                )
+                self.add(
+                    fill,
+                    "program_not_updated_after_concentration_change",
+                    "soft",
+                    changed[0],
+                    None,
+                    None,
+                    "",
+                    f"the concentration changed ({names}) and no program follows at this "
+                    f"visit: the unchanged rate now gives {now}; re-enter the daily dose",
+                    lib.checks.source,
+                )
+        if not programmed and self.rates is not None:
+            mean, peak = self.doses(self.rates, self.weights)
+            self.judge_doses(fill, mean, peak, refill_visit=True)
+
+    def changed_drugs(self, old: Mapping[str, float]) -> list[str]:
+        fraction = self.lib.checks.concentration_change_fraction
+        out = []
+        for d in sorted(set(old) | set(self.conc)):
+            before, after = old.get(d, 0.0), self.conc.get(d, 0.0)
+            if before == after == 0.0:
+                continue
+            if before == 0.0 or (
+                abs(after - before) > fraction * before * (1 + _TOL) and self.dose.get(d, 0.0) > 0
+            ):
+                out.append(d)
+        return out
+
+    def no_bridge(
+        self, fill: Fill, changed: list[str], old: Mapping[str, float], visit: list[Event]
+    ) -> None:
+        """Ask the twin what the patient gets while the old fluid in the path is pushed out."""
+        upto = max([fill.at, *(e.at for e in visit)])
+        # the program after the visit decides how fast the old fluid leaves
+        rate = self.rate_after(visit)
+        if rate <= 0:
+            return
+        transit = timedelta(days=self.scenario.pump.fluid_path_ml / rate)
+        end = upto + transit + timedelta(hours=1)
+        result = self.subreplay(upto, end)
+        times = [t for t in result.timeline()["at"] if fill.at <= t <= end]
+        times = sorted({fill.at, *times, end})
+        transit_end = upto + transit
+        for d in changed:
+            drug = self.lib.get(d)
+            if drug is None:
+                continue
+            seen: list[float] = []
+            for a, b in itertools.pairwise(times):
+                days = (b - a).total_seconds() / 86_400
+                if days > 0 and a < transit_end:
+                    seen.append(result.delivered_mg_between(a, b)[d] / days)
+            if not seen:
+                continue
+            intended = rate * self.conc.get(d, 0.0)
+            low, high = min(seen), max(seen)
+            worst = high if high - intended >= intended - low else low
+            hours = transit.total_seconds() / 3600
+            got = amount(drug, low, "mg/day")
+            if high - low > _TOL * max(high, 1.0):
+                got = f"{fmt(low)} to {amount(drug, high, 'mg/day')}"
+            self.add(
+                fill,
+                "concentration_change_without_bridge",
+                "soft",
+                d,
+                worst,
+                intended,
+                "mg/day",
+                f"{d} concentration changes from {fmt(old.get(d, 0.0))} to "
+                f"{fmt(self.conc.get(d, 0.0))} mg/mL with no bridge bolus at this visit: for "
+                f"about {fmt(hours)} h the {fmt(self.scenario.pump.fluid_path_ml)} mL of old "
+                f"fluid in the catheter is pushed at the new rate, so the patient receives "
+                f"{got} instead of "
+                f"{amount(drug, intended, 'mg/day')} (twin replay); give a bridge bolus",
+                self.lib.checks.source,
+            )
+
+    def rate_after(self, visit: list[Event]) -> float:
+        program = [e for e in visit if isinstance(e, Program)]
+        if not program:
+            return self.mean_rate()
+        rates, weights = self.program_rates(program[-1])
+        return sum(r * w for r, w in zip(rates, weights, strict=True))
+
+    def refill_discrepancy(self, fill: Fill) -> None:
+        outcome = next(o for o in self.result.events if o.index == fill.index)
+        disc = outcome.discrepancy_ml
+        threshold = self.scenario.pump.refill_discrepancy_ml
+        if disc is None or abs(disc) <= threshold * (1 + _TOL):
+            return
+        expected = outcome.expected_ml or 0.0
+        self.add(
+            fill,
+            "refill_discrepancy",
+            "soft",
+            None,
+            disc,
+            threshold,
+            "mL",
+            f"aspirated {fmt(fill.aspirated_ml or 0.0)} mL but the twin expected "
+            f"{fmt(expected - fill.residual_left_ml)} mL (difference {fmt(disc)} mL, more than "
+            f"the {fmt(threshold)} mL threshold of {self.model.id}): possible pocket fill, "
+            "needle outside the reservoir or pump fault; check before refilling",
+            self.model.params["refill_discrepancy_ml"].source,
+        )
+
+    def stability(self, fill: Fill, first: bool) -> None:
+        limits: list[tuple[float, str, str]] = []
+        only = len(self.conc) == 1
+        for d, c in self.conc.items():
+            drug = self.lib.get(d)
+            if drug is None or c <= 0:
+                continue
+            st = drug.stability
+            days, why = st.in_pump_days, f"{d} in-pump stability"
+            undiluted = drug.labelled_strengths_mg_per_ml[:1]
+            if (
+                only
+                and st.in_pump_days_undiluted is not None
+                and undiluted
+                and (abs(c - undiluted[0]) <= _TOL * c)
+            ):
+                days, why = st.in_pump_days_undiluted, f"undiluted {d} in-pump stability"
+            if (
+                first
+                and self.scenario.pump.fluid_path_initial == "no-drug"
+                and st.first_refill_days_new_pump is not None
+            ):
+                days, why = st.first_refill_days_new_pump, f"first {d} refill of a new pump"
+            limits.append((days, why, st.source))
+        if not limits:
+            return
+        days, why, source = min(limits)
+        if fill.stability_days is not None and fill.stability_days <= days * (1 + _TOL):
+            return
+        visit = self.visit_events(fill)
+        upto = max([fill.at, *(e.at for e in visit)])
+        result = self.subreplay(upto, upto)
+        refill = result.forecast.low_reservoir_alarm.earliest
+        deadline = fill.at + timedelta(days=days)
+        if refill is None or refill <= deadline:
+            return
+        lasts = (refill - fill.at).total_seconds() / 86_400
+        self.add(
+            fill,
+            "refill_beyond_stability",
+            "soft",
+            None,
+            lasts,
+            days,
+            "days",
+            f"the reservoir would last about {fmt(lasts)} days (to the earliest low-reservoir "
+            f"alarm), beyond the {why} of {fmt(days)} days: refill by "
+            f"{deadline.strftime('%Y-%m-%d %H:%M')} UTC (set stability_days = {fmt(days)})",
+            source,
+        )
+
+    def off_label(self, fill: Fill, drug: Drug, admixture: bool) -> None:
+        lab = drug.labelled
+        why = []
+        if self.patient.indication and self.patient.indication not in lab.indications:
+            why.append(f"the indication {self.patient.indication}")
+        if self.region not in lab.regions:
+            why.append(f"the region {self.region}")
+        if self.model.id not in lab.pumps:
+            why.append(f"the pump {self.model.id}")
+        if admixture:
+            why.append("use in an admixture")
+        if why:
+            self.add(
+                fill,
+                "off_label",
+                "info",
+                drug.id,
+                None,
+                None,
+                "",
+                f"{drug.id} is not labelled for {', '.join(why)} (off-label use)",
+                lab.source,
+            )
+
+    # -- program ---------------------------------------------------------------------------
+
+    def program_rates(self, program: Program) -> tuple[list[float], list[float]]:
+        if program.mode == "continuous":
+            assert program.rate is not None
+            return [self.resolve(program.rate, program)], [1.0]
+        period_min = 1440 if program.period == "day" else 7 * 1440
+        starts = [(s.weekday or 0) * 1440 + s.at.hour * 60 + s.at.minute for s in program.steps]
+        weights = []
+        for i, s in enumerate(starts):
+            nxt = starts[i + 1] if i + 1 < len(starts) else starts[0] + period_min
+            weights.append((nxt - s) / period_min)
+        return [self.resolve(s.rate, program) for s in program.steps], weights
+
+    def on_program(self, program: Program) -> None:
+        rates, weights = self.program_rates(program)
+        low, high = self.model.min_rate_ml_per_day, self.model.max_rate_ml_per_day
+        for rate in rates:
+            if rate < low * (1 - _TOL) or rate > high * (1 + _TOL):
+                self.add(
+                    program,
+                    "rate_out_of_device_range",
+                    "hard",
+                    None,
+                    rate,
+                    low if rate < low else high,
+                    "mL/day",
+                    f"basal rate {fmt(rate)} mL/day is outside the range of {self.model.id} "
+                    f"({fmt(low)} to {fmt(high)} mL/day): the pump cannot run it; change the "
+                    "dose or the concentration",
+                    self.model.params["max_rate_ml_per_day"].source,
+                )
+        self.rates, self.weights = rates, weights
+        mean, peak = self.doses(rates, weights)
+        self.judge_doses(program, mean, peak, refill_visit=self.visit_of(program) is not None)
+        if self.ptm is not None:
+            self.judge_ptm(program, self.ptm)
+
+    def judge_doses(
+        self,
+        event: Event,
+        mean: Mapping[str, float],
+        peak: Mapping[str, float],
+        *,
+        refill_visit: bool,
+    ) -> None:
+        for d in sorted(mean):
+            drug = self.lib.get(d)
+            if drug is None or peak[d] <= 0:
+                continue
+            self.judge_limit(
+                event,
+                "daily_dose_above_max",
+                drug,
+                peak[d],
+                drug.daily_dose_max,
+                drug.daily_dose_max.hard_for(self.region),
+                "mg/day",
+                "daily dose",
+            )
+            if d not in self.dosed:
+                self.starting(event, drug, mean[d])
+            else:
+                self.increase(event, drug, self.dose.get(d, 0.0), mean[d], refill_visit)
+            self.dosed.add(d)
+            self.dose[d] = mean[d]
+
+    def judge_limit(
+        self,
+        event: Event,
+        code: str,
+        drug: Drug,
+        value: float,
+        limit: Limit,
+        hard: float,
+        unit: str,
+        what: str,
+    ) -> None:
+        factor = self.lib.checks.implausible_unit_factor
+        if value >= factor * hard * (1 - _TOL):
+            self.add(
+                event,
+                "dose_implausible_unit",
+                "hard",
+                drug.id,
+                value,
+                hard,
+                unit,
+                f"{drug.id} {amount(drug, value, unit)} is {fmt(value / hard)} times the hard "
+                f"maximum {what} of {amount(drug, hard, unit)}: this looks like a unit mistake "
+                "(mcg entered as mg, or a misplaced decimal point); check the order",
+                limit.source,
+            )
+        if value > hard * (1 + _TOL):
+            basis = limit.hard_basis
+            if limit.by_region and self.region in limit.by_region:
+                basis = f"{basis}; region {self.region}"
+            self.add(
+                event,
+                code,
+                "hard",
+                drug.id,
+                value,
+                hard,
+                unit,
+                f"{drug.id} {amount(drug, value, unit)} is above the hard maximum {what} of "
+                f"{amount(drug, hard, unit)} ({basis})",
+                limit.source,
+            )
+        elif value > limit.soft * (1 + _TOL):
+            self.add(
+                event,
+                code,
+                "soft",
+                drug.id,
+                value,
+                limit.soft,
+                unit,
+                f"{drug.id} {amount(drug, value, unit)} is above the soft maximum {what} of "
+                f"{amount(drug, limit.soft, unit)} ({limit.soft_basis})",
+                limit.source,
+            )
+
+    def starting(self, event: Event, drug: Drug, dose: float) -> None:
+        start = drug.starting_dose
+        if start.applies_to == "opioid-naive":
+            if self.patient.opioid_tolerance is None:
+                self.note_patient(event)
+                return
+            if self.patient.opioid_tolerance != "naive":
+                return
+        elif self.implant_at is None:
+            return  # not a new implant: the scenario continues an existing therapy
+        upper = start.upper
+        if upper is None or dose <= upper * (1 + _TOL):
+            return
+        who = " in an opioid-naive patient" if start.applies_to == "opioid-naive" else ""
+        self.add(
+            event,
+            "starting_dose_above_range",
+            "soft",
+            drug.id,
+            dose,
+            upper,
+            "mg/day",
+            f"first {drug.id} dose {amount(drug, dose, 'mg/day')}{who} is above the starting "
+            f"range, at most {amount(drug, upper, 'mg/day')} ({start.basis})",
+            start.source,
+        )
+
+    def increase(
+        self, event: Event, drug: Drug, before: float, after: float, refill_visit: bool
+    ) -> None:
+        if before <= 0 or after <= before * (1 + _TOL):
+            return
+        t = drug.titration
+        delta = after - before
+        size_found = False
+        if t.hard_increase_mg_per_day is not None and delta > t.hard_increase_mg_per_day * (
+            1 + _TOL
+        ):
+            size_found = True
+            self.add(
+                event,
+                "dose_increase_too_large",
+                "hard",
+                drug.id,
+                delta,
+                t.hard_increase_mg_per_day,
+                "mg/day",
+                f"{drug.id} increase of {amount(drug, delta, 'mg/day')} "
+                f"({amount(drug, before, 'mg/day')} → {amount(drug, after, 'mg/day')}) is above "
+                f"the hard limit of +{amount(drug, t.hard_increase_mg_per_day, 'mg/day')} "
+                f"({t.hard_basis})",
+                t.source,
+            )
+        soft_limit, soft_text = self.soft_increase(drug, before, refill_visit)
+        if not size_found and soft_limit is not None and delta > soft_limit * (1 + _TOL):
+            self.add(
+                event,
+                "dose_increase_too_large",
+                "soft",
+                drug.id,
+                delta,
+                soft_limit,
+                "mg/day",
+                f"{drug.id} increase of {amount(drug, delta, 'mg/day')} "
+                f"({amount(drug, before, 'mg/day')} → {amount(drug, after, 'mg/day')}, "
+                f"+{fmt(100 * delta / before)} %) is above the soft limit of {soft_text} "
+                f"({t.soft_basis})",
+                t.source,
+            )
+        self.too_soon(event, drug, refill_visit)
+        self.last_increase[drug.id] = event.at
+
+    def origin(self) -> str | None:
+        ind = self.patient.indication or ""
+        return ind.removeprefix("spasticity_") if ind.startswith("spasticity_") else None
+
+    def soft_increase(
+        self, drug: Drug, before: float, refill_visit: bool
+    ) -> tuple[float | None, str]:
+        t = drug.titration
+        if t.phases:
+            phase = "refill_visit" if refill_visit and "refill_visit" in t.phases else "titration"
+            table = t.phases.get(phase, {})
+            origin = self.origin()
+            fractions = [v for k, v in table.items() if k in ("spinal", "cerebral")]
+            fraction = table.get(origin) if origin else (min(fractions) if fractions else None)
+            if fraction is None:
+                return None, ""
+            where = origin or "origin not stated: the stricter"
+            return before * fraction, (
+                f"+{fmt(100 * fraction)} % ({phase.replace('_', ' ')}, {where})"
+            )
+        if t.soft_increase_mg_per_day is not None:
+            return t.soft_increase_mg_per_day, "+" + amount(
+                drug, t.soft_increase_mg_per_day, "mg/day"
+            )
+        if t.soft_increase_fraction is not None:
+            return before * t.soft_increase_fraction, f"+{fmt(100 * t.soft_increase_fraction)} %"
+        return None, ""
+
+    def too_soon(self, event: Event, drug: Drug, refill_visit: bool) -> None:
+        t = drug.titration
+        soft_hours = t.soft_min_interval_hours
+        if t.phases:
+            phase = "refill_visit" if refill_visit and "refill_visit" in t.phases else "titration"
+            soft_hours = t.phases.get(phase, {}).get("min_interval_hours")
+        if self.implant_at is not None and t.no_increase_after_implant_hours is not None:
+            since = (event.at - self.implant_at).total_seconds() / 3600
+            if since < t.no_increase_after_implant_hours * (1 - _TOL):
+                self.add(
+                    event,
+                    "dose_increase_too_soon",
+                    "soft",
+                    drug.id,
+                    since,
+                    t.no_increase_after_implant_hours,
+                    "h",
+                    f"{drug.id} increase {fmt(since)} h after the implant: no increase in the "
+                    f"first {fmt(t.no_increase_after_implant_hours)} h ({t.soft_basis})",
+                    t.source,
+                )
+                return
+        last = self.last_increase.get(drug.id)
+        if last is None:
+            return
+        hours = (event.at - last).total_seconds() / 3600
+        if t.hard_min_interval_hours is not None and hours < t.hard_min_interval_hours * (1 - _TOL):
+            self.add(
+                event,
+                "dose_increase_too_soon",
+                "hard",
+                drug.id,
+                hours,
+                t.hard_min_interval_hours,
+                "h",
+                f"{drug.id} increased again {fmt(hours)} h after the last increase; the hard "
+                f"minimum is {fmt(t.hard_min_interval_hours)} h ({t.hard_basis})",
+                t.source,
+            )
+        elif soft_hours is not None and hours < soft_hours * (1 - _TOL):
+            self.add(
+                event,
+                "dose_increase_too_soon",
+                "soft",
+                drug.id,
+                hours,
+                soft_hours,
+                "h",
+                f"{drug.id} increased again {fmt(hours)} h after the last increase; wait at "
+                f"least {fmt(soft_hours)} h between increases ({t.soft_basis})",
+                t.source,
+            )
+
+    def note_patient(self, event: Event) -> None:
+        if self.noted_patient:
+            return
+        self.noted_patient = True
+        self.add(
+            event,
+            "patient_not_stated",
+            "info",
+            None,
+            None,
+            None,
+            "",
+            "the scenario has no [patient] opioid_tolerance: the opioid starting-dose and "
+            "PTM checks for opioid-naive patients were not made",
+            "issue 3",
+        )
+
+    # -- boluses and PTM -------------------------------------------------------------------
+
+    def bolus_mg(
+        self, volume: float | None, drug: str | None, dose: float | None
+    ) -> dict[str, float]:
+        if volume is None:
+            conc = self.conc.get(drug or "", 0.0)
+            volume = (dose or 0.0) / conc if conc > 0 else 0.0
+        return {d: volume * c for d, c in self.conc.items() if c > 0}
+
+    def on_bolus(self, bolus: Bolus) -> None:
+        amounts = self.bolus_mg(bolus.volume_ml, bolus.dose_drug, bolus.dose_mg)
+        for d, mg in sorted(amounts.items()):
+            drug = self.lib.get(d)
+            if drug is None:
+                continue
+            basal = self.dose.get(d, 0.0) if self.rates is not None else 0.0
+            total = basal + mg
+            limit = drug.daily_dose_max
+            hard = limit.hard_for(self.region)
+            if mg >= self.lib.checks.implausible_unit_factor * hard * (1 - _TOL):
+                self.judge_limit(
+                    bolus, "daily_dose_above_max", drug, mg, limit, hard, "mg", "daily dose"
+                )
+                continue
+            if total > limit.soft * (1 + _TOL):
+                self.judge_limit(
+                    bolus,
+                    "daily_dose_above_max",
+                    drug,
+                    total,
+                    limit,
+                    hard,
+                    "mg/day",
+                    f"daily dose (bolus {amount(drug, mg, 'mg')} + basal "
+                    f"{amount(drug, basal, 'mg/day')})",
+                )
+
+    def on_priming(self, event: PrimingBolus) -> None:
+        pump = self.scenario.pump
+        if self.fills == 0:
+            return
+        first_fill = next(e for e in self.events if isinstance(e, Fill))
+        pumped = self.result.pumped_ml_between(first_fill.at, event.at)
+        primed = pump.fluid_path_initial == "primed" or pumped > pump.fluid_path_ml * _TOL
+        if not primed:
+            return
+        vol = event.volume_ml if event.volume_ml is not None else pump.fluid_path_ml
+        mg = {d: vol * c for d, c in self.conc.items() if c > 0}
+        what = ", ".join(f"{d} {amount(self.lib.get(d), v, 'mg')}" for d, v in sorted(mg.items()))
+        self.add(
+            event,
+            "priming_bolus_on_primed_path",
+            "hard",
+            None,
+            vol,
+            pump.fluid_path_ml,
+            "mL",
+            f"priming bolus of {fmt(vol)} mL while the catheter already holds drug: it would "
+            f"give {what or 'drug'} at the priming rate as an overdose; use a bridge bolus "
+            "after a refill, a priming bolus only for an empty (new or revised) fluid path",
+            self.model.params["fluid_path_ml"].source,
+        )
+
+    def on_ptm(self, event: PtmSettings) -> None:
+        self.ptm = event if event.enabled else None
+        if not event.enabled:
+            return
+        opioids = [
+            d
+            for d, c in self.conc.items()
+            if c > 0 and (drug := self.lib.get(d)) is not None and not drug.ptm_allowed_opioid_naive
+        ]
+        if opioids:
+            if self.patient.opioid_tolerance is None:
+                self.note_patient(event)
+            elif self.patient.opioid_tolerance == "naive":
+                for d in sorted(opioids):
+                    drug = self.lib.get(d)
+                    assert drug is not None
+                    self.add(
+                        event,
+                        "ptm_opioid_naive",
+                        "hard",
+                        d,
+                        None,
+                        None,
+                        "",
+                        f"PTM boluses of {d} (an opioid) are enabled for an opioid-naive "
+                        "patient: contraindicated; disable the PTM",
+                        self.lib_source_ptm(drug),
+                    )
+        self.judge_ptm(event, event)
+
+    def lib_source_ptm(self, drug: Drug) -> str:
+        return f"drug library {self.lib.id} {self.lib.version}: {drug.id}.ptm_allowed_opioid_naive"
+
+    def judge_ptm(self, event: Event, ptm: PtmSettings) -> None:
+        per_dose = self.bolus_mg(ptm.volume_ml, ptm.dose_drug, ptm.dose_mg)
+        lockout_days = ptm.lockout_us / 86_400e6
+        count = (
+            float(ptm.max_per_24h)
+            if lockout_days <= 0
+            else min(float(ptm.max_per_24h), 1.0 / lockout_days)
+        )
+        for d, mg in sorted(per_dose.items()):
+            drug = self.lib.get(d)
+            if drug is None:
+                continue
+            basal = self.dose.get(d, 0.0) if self.rates is not None else 0.0
+            total = basal + mg * count
+            self.judge_limit(
+                event,
+                "ptm_daily_dose_above_max",
+                drug,
+                total,
+                drug.daily_dose_max,
+                drug.daily_dose_max.hard_for(self.region),
+                "mg/day",
+                f"daily dose with full PTM use (basal {amount(drug, basal, 'mg/day')} + "
+                f"{fmt(count)} × {amount(drug, mg, 'mg')})",
+            )

@@ -14,24 +14,22 @@ from pathlib import Path
 from typing import Any
 
 from openidds.pump import (
-    Catalog,
-    Scenario,
-    ScenarioError,
-    SimulationResult,
-    load_catalog,
-    parse_scenario,
-    simulate,
-)
-from openidds.pump._scenario import (
     Bolus,
     BridgeBolus,
+    Catalog,
     Event,
     Fill,
     PrimingBolus,
     Program,
     PtmSettings,
     RateSpec,
+    Scenario,
+    ScenarioError,
+    SimulationResult,
     Stop,
+    load_catalog,
+    parse_scenario,
+    simulate,
 )
 
 from ._findings import Finding, Report, Severity

@@ -16,12 +16,15 @@ from openidds.dosing import (
     Library,
     LibraryError,
     Report,
+    amount,
     check_report,
     convert,
     load_library,
     parse_dose_text,
+    ptm_boluses_per_24h,
+    replay,
 )
-from openidds.pump import CatalogError, ScenarioError, load_catalog, load_scenario, simulate
+from openidds.pump import CatalogError, PtmSettings, ScenarioError, load_catalog
 
 EXIT_OK = 0
 EXIT_BLOCKED = 1
@@ -133,7 +136,10 @@ def _check(args: argparse.Namespace) -> int:
 
 def _state(args: argparse.Namespace, path: str) -> tuple[dict[str, str], Report]:
     report = _report(args, path)
-    result = simulate(load_scenario(path, catalog=load_catalog(_catalog_arg(args))))
+    library = _library(args)
+    # the checks' replay: a file with an overfill or a rate outside the device range is shown
+    # with its hard findings, not rejected as invalid
+    result = replay(path, load_catalog(_catalog_arg(args)))
     sc = result.scenario
     state: dict[str, str] = {}
     program = result.program_at_end
@@ -144,30 +150,26 @@ def _state(args: argparse.Namespace, path: str) -> tuple[dict[str, str], Report]
     }
     if program is None:
         state["basal rate"] = "none (stopped or not programmed)"
-        rates: tuple[float, ...] = ()
     else:
-        rates = program.rates
         state["basal rate"] = (
-            " / ".join(f"{r:.4g}" for r in rates)
+            " / ".join(f"{r:.4g}" for r in program.rates)
             + " mL/day"
             + (f" (flex, {program.period})" if program.is_flex else "")
         )
-    ptm = None
+    ptm: PtmSettings | None = None
     for event in sc.ordered_events():
-        if event.kind == "ptm_settings":
+        if isinstance(event, PtmSettings):
             ptm = event
     ptm_ml = 0.0
-    if ptm is not None and getattr(ptm, "enabled", False):
-        volume = getattr(ptm, "volume_ml", None)
-        drug = getattr(ptm, "dose_drug", None)
-        if volume is None and drug and conc.get(drug):
-            volume = getattr(ptm, "dose_mg", 0.0) / conc[drug]
-        lockout_days = getattr(ptm, "lockout_us", 0) / 86_400e6
-        count = ptm.max_per_24h if lockout_days <= 0 else min(ptm.max_per_24h, 1 / lockout_days)  # type: ignore[attr-defined]
+    if ptm is not None and ptm.enabled:
+        # the bolus volume the twin fixed at the settings event (a dose is not recomputed)
+        outcome = next(o for o in result.events if o.index == ptm.index)
+        volume = outcome.volume_ml
+        count = ptm_boluses_per_24h(ptm.lockout_us, ptm.max_per_24h)
         ptm_ml = (volume or 0.0) * count
         state["PTM"] = (
-            f"{(volume or 0.0):.4g} mL a bolus, lockout {lockout_days * 24:.4g} h, "
-            f"at most {ptm.max_per_24h} in 24 h"  # type: ignore[attr-defined]
+            f"{(volume or 0.0):.4g} mL a bolus, lockout {ptm.lockout_us / 3.6e9:.4g} h, "
+            f"at most {ptm.max_per_24h} in 24 h ({count} possible)"
         )
     else:
         state["PTM"] = "off"
@@ -179,9 +181,12 @@ def _state(args: argparse.Namespace, path: str) -> tuple[dict[str, str], Report]
             nxt = starts[i + 1] if i + 1 < len(starts) else starts[0] + period
             mean_rate += step.rate_ml_per_day * (nxt - starts[i]) / period
     for d, c in sorted(conc.items()):
-        state[f"{d} concentration"] = f"{c:.4g} mg/mL"
-        state[f"{d} daily dose"] = f"{mean_rate * c:.4g} mg/day (mean over the program period)"
-        state[f"{d} with max PTM"] = f"{(mean_rate + ptm_ml) * c:.4g} mg/day"
+        drug = library.get(d)
+        state[f"{d} concentration"] = amount(drug, c, "mg/mL")
+        state[f"{d} daily dose"] = (
+            f"{amount(drug, mean_rate * c, 'mg/day')} (mean over the program period)"
+        )
+        state[f"{d} with max PTM"] = amount(drug, (mean_rate + ptm_ml) * c, "mg/day")
     refill = result.forecast.recommended_refill
     state["next refill"] = refill.strftime("%Y-%m-%d %H:%M UTC") if refill else "—"
     blocking = [f for f in report.findings if f.blocks]

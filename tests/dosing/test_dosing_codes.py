@@ -84,7 +84,7 @@ def test_ziconotide_hard_maximum_by_region() -> None:
     us = only(check(sc, region="US"), "daily_dose_above_max")
     assert us.severity == "hard"
     assert us.limit == pytest.approx(0.0192)
-    assert "(20 mcg/day)" in us.message
+    assert "ziconotide 20 mcg/day (0.02 mg/day) is above" in us.message
     eu = only(check(sc, region="EU"), "daily_dose_above_max")
     assert eu.severity == "soft"
     assert eu.limit == pytest.approx(0.0192)

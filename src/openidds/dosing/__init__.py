@@ -10,7 +10,7 @@ from the drug library file (``docs/drug-library.md``); the checks are in
 
 from __future__ import annotations
 
-from ._check import check, check_report
+from ._check import amount, check, check_report, ptm_boluses_per_24h, replay
 from ._convert import Conversion, ConversionError, convert, parse_dose_text
 from ._errors import LibraryError
 from ._findings import CODES, FINDINGS_FORMAT, Finding, Report, Severity
@@ -48,10 +48,13 @@ __all__ = [
     "Severity",
     "StartingDose",
     "Titration",
+    "amount",
     "check",
     "check_report",
     "convert",
     "load_library",
     "parse_dose_text",
     "parse_library",
+    "ptm_boluses_per_24h",
+    "replay",
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import math
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -82,6 +83,16 @@ def check_report(
     return Report(library.id, library.version, tuple(findings))
 
 
+def replay(
+    scenario: str | os.PathLike[str] | Mapping[str, Any], catalog: Catalog | None = None
+) -> SimulationResult:
+    """The twin's replay as the checks see it: without the catalog's capacity and rate limits,
+    so that a scenario with an ``overfill`` or ``rate_out_of_device_range`` finding can still
+    be shown (``openidds diff``). Raises :class:`ScenarioError` for any other error."""
+    raw, catalog = _raw_and_catalog(scenario, catalog)
+    return simulate(parse_scenario(raw, catalog=_loose(catalog)))
+
+
 # ---------------------------------------------------------------------------------------
 
 
@@ -149,20 +160,37 @@ def _overrides(event: Event) -> dict[str, str]:
     return out
 
 
-def fmt(value: float) -> str:
-    """A number as people read it: up to 4 significant digits, no trailing zeros."""
-    text = f"{value:.4g}"
+def fmt(value: float, digits: int = 4, versus: float | None = None) -> str:
+    """A number as people read it: ``digits`` significant digits, no trailing zeros.
+
+    With ``versus`` (a limit), more digits until the two differ, so that a value just above a
+    limit never prints as the limit ("20.004 mg/day is above 20 mg/day", not "20 ... 20")."""
+    if versus is not None and value != versus:
+        while digits < 12 and fmt(value, digits) == fmt(versus, digits):
+            digits += 1
+    text = f"{value:.{digits}g}"
     if "e" in text:
-        text = f"{value:.10f}".rstrip("0").rstrip(".")
+        text = f"{value:.12f}".rstrip("0").rstrip(".")
     return text
 
 
-def amount(drug: Drug | None, value: float, unit: str) -> str:
-    """``0.03 mg/day (30 mcg/day)`` for drugs read in mcg; ``40 mg/day`` otherwise."""
-    text = f"{fmt(value)} {unit}"
+def amount(drug: Drug | None, value: float, unit: str, versus: float | None = None) -> str:
+    """``30 mcg/day (0.03 mg/day)`` for drugs read in mcg; ``40 mg/day`` otherwise."""
     if drug is not None and drug.display_unit == "mcg" and unit.startswith("mg"):
-        text += f" ({fmt(value * 1000)} mc{unit[1:]})"
-    return text
+        mcg = fmt(value * 1000, versus=None if versus is None else versus * 1000)
+        return f"{mcg} mc{unit[1:]} ({fmt(value, versus=versus)} {unit})"
+    return f"{fmt(value, versus=versus)} {unit}"
+
+
+def ptm_boluses_per_24h(lockout_us: float, max_per_24h: int) -> int:
+    """The most PTM boluses the twin grants in one 24 h window (spec §7): a request is granted
+    at least ``lockout`` after the start of the last one and while fewer than ``max_per_24h``
+    were granted in (t - 24 h, t]; with a lockout L that is ceil(24 h / L) (0, L, 2L, ... all
+    inside one window), at most ``max_per_24h``."""
+    if lockout_us <= 0:
+        return max_per_24h
+    fit = math.ceil(86_400e6 / lockout_us * (1 - _TOL))
+    return min(max_per_24h, fit)
 
 
 class _Checker:
@@ -191,8 +219,11 @@ class _Checker:
         self.dosed: set[str] = set()
         self.last_increase: dict[str, datetime] = {}
         self.fills = 0
+        self.held: set[str] = set()  # drugs of the scenario's fills so far
+        self.continuing: set[str] = set()  # drugs of the first fill of a primed (not new) pump
         self.implant_at: datetime | None = None
         self.ptm: PtmSettings | None = None
+        self.ptm_volume_ml = 0.0  # fixed at the settings event, as the twin does (spec §3)
         self.noted_patient = False
 
     # -- helpers ---------------------------------------------------------------------------
@@ -357,9 +388,14 @@ class _Checker:
             }
         first = self.fills == 0
         self.fills += 1
-        if first and self.scenario.pump.fluid_path_initial == "no-drug":
+        new_pump = self.scenario.pump.fluid_path_initial == "no-drug"
+        if first and new_pump:
             self.implant_at = fill.at
-        self.stability(fill, first)
+        if first and not new_pump:
+            self.continuing = {d for d, c in fill.drugs_mg_per_ml.items() if c > 0}
+        held_before = set(self.held)
+        self.held |= {d for d, c in fill.drugs_mg_per_ml.items() if c > 0}
+        self.stability(fill, first, held_before)
 
         visit = self.visit_events(fill)
         programmed = any(isinstance(e, Program) for e in visit)
@@ -370,7 +406,8 @@ class _Checker:
                 self.no_bridge(fill, changed, old, visit)
             if not programmed:
                 names = ", ".join(
-                    f"{d} {fmt(old.get(d, 0.0))} → {fmt(self.conc.get(d, 0.0))} mg/mL"
+                    f"{d} {amount(lib.get(d), old.get(d, 0.0), 'mg/mL')} → "
+                    f"{amount(lib.get(d), self.conc.get(d, 0.0), 'mg/mL')}"
                     for d in changed
                 )
                 mean, _ = self.doses(self.rates, self.weights)
@@ -392,6 +429,17 @@ class _Checker:
         if not programmed and self.rates is not None:
             mean, peak = self.doses(self.rates, self.weights)
             self.judge_doses(fill, mean, peak, refill_visit=True)
+        if self.ptm is not None:
+            # the PTM's bolus now carries the new mixture: a drug it may not give, more mg
+            added = [d for d, c in self.conc.items() if c > 0 and old.get(d, 0.0) <= 0]
+            self.ptm_naive(fill, added)
+            moved = any(
+                abs(self.conc.get(d, 0.0) - old.get(d, 0.0))
+                > _TOL * max(self.conc.get(d, 0.0), old.get(d, 0.0))
+                for d in drugs
+            )
+            if moved and not programmed:  # a program at the visit re-judges the PTM itself
+                self.judge_ptm(fill, self.ptm)
 
     def changed_drugs(self, old: Mapping[str, float]) -> list[str]:
         fraction = self.lib.checks.concentration_change_fraction
@@ -438,7 +486,7 @@ class _Checker:
             hours = transit.total_seconds() / 3600
             got = amount(drug, low, "mg/day")
             if high - low > _TOL * max(high, 1.0):
-                got = f"{fmt(low)} to {amount(drug, high, 'mg/day')}"
+                got = f"{amount(drug, low, 'mg/day')} to {amount(drug, high, 'mg/day')}"
             self.add(
                 fill,
                 "concentration_change_without_bridge",
@@ -447,8 +495,9 @@ class _Checker:
                 worst,
                 intended,
                 "mg/day",
-                f"{d} concentration changes from {fmt(old.get(d, 0.0))} to "
-                f"{fmt(self.conc.get(d, 0.0))} mg/mL with no bridge bolus at this visit: for "
+                f"{d} concentration changes from {amount(drug, old.get(d, 0.0), 'mg/mL')} to "
+                f"{amount(drug, self.conc.get(d, 0.0), 'mg/mL')} with no bridge bolus at this "
+                "visit: for "
                 f"about {fmt(hours)} h the {fmt(self.scenario.pump.fluid_path_ml)} mL of old "
                 f"fluid in the catheter is pushed at the new rate, so the patient receives "
                 f"{got} instead of "
@@ -485,7 +534,7 @@ class _Checker:
             self.model.params["refill_discrepancy_ml"].source,
         )
 
-    def stability(self, fill: Fill, first: bool) -> None:
+    def stability(self, fill: Fill, first: bool, held_before: set[str]) -> None:
         limits: list[tuple[float, str, str]] = []
         only = len(self.conc) == 1
         for d, c in self.conc.items():
@@ -502,12 +551,13 @@ class _Checker:
                 and (abs(c - undiluted[0]) <= _TOL * c)
             ):
                 days, why = st.in_pump_days_undiluted, f"undiluted {d} in-pump stability"
-            if (
-                first
-                and self.scenario.pump.fluid_path_initial == "no-drug"
-                and st.first_refill_days_new_pump is not None
-            ):
-                days, why = st.first_refill_days_new_pump, f"first {d} refill of a new pump"
+            if st.first_refill_days_new_pump is not None:
+                # a new pump, or a pump that held other drugs in this scenario and not this one
+                if first and self.scenario.pump.fluid_path_initial == "no-drug":
+                    days, why = st.first_refill_days_new_pump, f"first {d} refill of a new pump"
+                elif not first and d not in held_before:
+                    days = st.first_refill_days_new_pump
+                    why = f"first {d} refill of a pump that has not held {d} before"
             limits.append((days, why, st.source))
         if not limits:
             return
@@ -665,7 +715,7 @@ class _Checker:
                 value,
                 hard,
                 unit,
-                f"{drug.id} {amount(drug, value, unit)} is above the hard maximum {what} of "
+                f"{drug.id} {amount(drug, value, unit, hard)} is above the hard maximum {what} of "
                 f"{amount(drug, hard, unit)} ({basis})",
                 limit.source,
             )
@@ -678,7 +728,8 @@ class _Checker:
                 value,
                 limit.soft,
                 unit,
-                f"{drug.id} {amount(drug, value, unit)} is above the soft maximum {what} of "
+                f"{drug.id} {amount(drug, value, unit, limit.soft)} is above the soft maximum "
+                f"{what} of "
                 f"{amount(drug, limit.soft, unit)} ({limit.soft_basis})",
                 limit.source,
             )
@@ -691,8 +742,8 @@ class _Checker:
                 return
             if self.patient.opioid_tolerance != "naive":
                 return
-        elif self.implant_at is None:
-            return  # not a new implant: the scenario continues an existing therapy
+        elif drug.id in self.continuing:
+            return  # in the first fill of a primed pump: the scenario continues a therapy
         upper = start.upper
         if upper is None or dose <= upper * (1 + _TOL):
             return
@@ -705,8 +756,8 @@ class _Checker:
             dose,
             upper,
             "mg/day",
-            f"first {drug.id} dose {amount(drug, dose, 'mg/day')}{who} is above the starting "
-            f"range, at most {amount(drug, upper, 'mg/day')} ({start.basis})",
+            f"first {drug.id} dose {amount(drug, dose, 'mg/day', upper)}{who} is above the "
+            f"starting range, at most {amount(drug, upper, 'mg/day')} ({start.basis})",
             start.source,
         )
 
@@ -730,7 +781,8 @@ class _Checker:
                 delta,
                 t.hard_increase_mg_per_day,
                 "mg/day",
-                f"{drug.id} increase of {amount(drug, delta, 'mg/day')} "
+                f"{drug.id} increase of "
+                f"{amount(drug, delta, 'mg/day', t.hard_increase_mg_per_day)} "
                 f"({amount(drug, before, 'mg/day')} → {amount(drug, after, 'mg/day')}) is above "
                 f"the hard limit of +{amount(drug, t.hard_increase_mg_per_day, 'mg/day')} "
                 f"({t.hard_basis})",
@@ -746,7 +798,7 @@ class _Checker:
                 delta,
                 soft_limit,
                 "mg/day",
-                f"{drug.id} increase of {amount(drug, delta, 'mg/day')} "
+                f"{drug.id} increase of {amount(drug, delta, 'mg/day', soft_limit)} "
                 f"({amount(drug, before, 'mg/day')} → {amount(drug, after, 'mg/day')}, "
                 f"+{fmt(100 * delta / before)} %) is above the soft limit of {soft_text} "
                 f"({t.soft_basis})",
@@ -873,11 +925,8 @@ class _Checker:
             total = basal + mg
             limit = drug.daily_dose_max
             hard = limit.hard_for(self.region)
-            if mg >= self.lib.checks.implausible_unit_factor * hard * (1 - _TOL):
-                self.judge_limit(
-                    bolus, "daily_dose_above_max", drug, mg, limit, hard, "mg", "daily dose"
-                )
-                continue
+            # a bolus is judged as part of that day's dose: basal + bolus, in mg/day (a bolus
+            # of 10 x the hard daily maximum or more is also a dose_implausible_unit)
             if total > limit.soft * (1 + _TOL):
                 self.judge_limit(
                     bolus,
@@ -921,10 +970,20 @@ class _Checker:
         self.ptm = event if event.enabled else None
         if not event.enabled:
             return
+        if event.volume_ml is not None:
+            self.ptm_volume_ml = event.volume_ml
+        else:
+            conc = self.conc.get(event.dose_drug or "", 0.0)
+            self.ptm_volume_ml = (event.dose_mg or 0.0) / conc if conc > 0 else 0.0
+        self.ptm_naive(event, [d for d, c in self.conc.items() if c > 0])
+        self.judge_ptm(event, event)
+
+    def ptm_naive(self, event: Event, present: Sequence[str]) -> None:
+        """``ptm_opioid_naive`` for each of ``present`` the PTM may not give a naive patient."""
         opioids = [
             d
-            for d, c in self.conc.items()
-            if c > 0 and (drug := self.lib.get(d)) is not None and not drug.ptm_allowed_opioid_naive
+            for d in present
+            if (drug := self.lib.get(d)) is not None and not drug.ptm_allowed_opioid_naive
         ]
         if opioids:
             if self.patient.opioid_tolerance is None:
@@ -945,19 +1004,13 @@ class _Checker:
                         "patient: contraindicated; disable the PTM",
                         self.lib_source_ptm(drug),
                     )
-        self.judge_ptm(event, event)
 
     def lib_source_ptm(self, drug: Drug) -> str:
         return f"drug library {self.lib.id} {self.lib.version}: {drug.id}.ptm_allowed_opioid_naive"
 
     def judge_ptm(self, event: Event, ptm: PtmSettings) -> None:
-        per_dose = self.bolus_mg(ptm.volume_ml, ptm.dose_drug, ptm.dose_mg)
-        lockout_days = ptm.lockout_us / 86_400e6
-        count = (
-            float(ptm.max_per_24h)
-            if lockout_days <= 0
-            else min(float(ptm.max_per_24h), 1.0 / lockout_days)
-        )
+        per_dose = self.bolus_mg(self.ptm_volume_ml, None, None)
+        count = ptm_boluses_per_24h(ptm.lockout_us, ptm.max_per_24h)
         for d, mg in sorted(per_dose.items()):
             drug = self.lib.get(d)
             if drug is None:

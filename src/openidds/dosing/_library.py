@@ -277,20 +277,25 @@ def _drug(r: _Reader, drug_id: str, raw: object) -> Drug:
         bad = [v for v in r.strings(labelled, name, f"{where}.labelled") if v not in allowed]
         if bad:
             raise r.error(f"{where}.labelled.{name}", f"unknown value {bad[0]!r}")
+    drug_class = r.string(raw, "class", where)
+    ptm_naive = r.boolean(r.table(raw, "ptm_allowed_opioid_naive", where), "value", where)
+    if drug_class == "opioid" and ptm_naive:
+        # issue 3: never for opioids (a labelled contraindication, not a clinic's choice)
+        raise r.error(
+            f"{where}.ptm_allowed_opioid_naive", "must be false for an opioid (class = 'opioid')"
+        )
     concentration = _limit(r, r.table(raw, "concentration_max_mg_per_ml", where), where)
     daily = _limit(r, r.table(raw, "daily_dose_max_mg_per_day", where), where)
     return Drug(
         id=drug_id,
         name=r.string(raw, "name", where),
-        drug_class=r.string(raw, "class", where),
+        drug_class=drug_class,
         display_unit=unit,
         labelled_strengths_mg_per_ml=tuple(
             r.numbers(strengths, "value", f"{where}.labelled_strengths_mg_per_ml")
         ),
         withdrawal_risk=r.boolean(r.table(raw, "withdrawal_risk", where), "value", where),
-        ptm_allowed_opioid_naive=r.boolean(
-            r.table(raw, "ptm_allowed_opioid_naive", where), "value", where
-        ),
+        ptm_allowed_opioid_naive=ptm_naive,
         concentration_max=concentration,
         daily_dose_max=daily,
         starting_dose=_starting(r, r.table(raw, "starting_dose_mg_per_day", where), where),

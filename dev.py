@@ -20,8 +20,10 @@ import tempfile
 from pathlib import Path
 from typing import NoReturn
 
-# What `dev.py run` shows until a web app exists.
+# What `dev.py demo-sim` simulates.
 DEMO_SCENARIO = "examples/01-new-implant-priming.toml"
+# Where `dev.py run` serves the clinic web app.
+DEFAULT_ADDRPORT = "127.0.0.1:8000"
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -55,17 +57,24 @@ HELP_EPILOG = f"""\
 commands:
   bootstrap   create .venv with Python >= 3.12 and install requirements/dev.lock and the
               project (editable); skipped when the lock and pyproject.toml are unchanged
-  run         bootstrap, then: openidds simulate {DEMO_SCENARIO} [ARGS...]
+  run         bootstrap, then the clinic web app: migrate the database (default SQLite at
+              var/openidds.sqlite3, or DATABASE_URL), load the demo clinic (openidds demo),
+              print the demo log-ins and serve on http://{DEFAULT_ADDRPORT}/ (or the
+              [ADDR:]PORT given) until Ctrl-C
+  demo-sim    bootstrap, then: openidds simulate {DEMO_SCENARIO} [ARGS...]
   test        bootstrap, then in order, stopping at the first failure with its exit code:
               ruff check . / ruff format --check . / mypy / lint-imports / pytest [ARGS...]
-              (pytest gets -n auto when there is more than one CPU)
+              (pytest gets -n auto when there is more than one CPU; the web tests run on
+              SQLite), then with OPENIDDS_TEST_POSTGRES=1 pytest tests/web [ARGS...] again
+              on PostgreSQL
   lock        regenerate requirements/dev.lock with uv (installed into a temporary venv
               when uv is not on PATH):
               uv {" ".join(LOCK_COMMAND)}
 
 environment:
-  OPENIDDS_TEST_POSTGRES=1  test: also use PostgreSQL; sets DATABASE_URL for pytest
-                            (default {DEFAULT_DATABASE_URL}) unless already set
+  OPENIDDS_TEST_POSTGRES=1  test: run the web tests a second time on PostgreSQL at
+                            DATABASE_URL (default {DEFAULT_DATABASE_URL}; pytest-django
+                            creates and drops test_<name>); the first run ignores DATABASE_URL
   OPENIDDS_TEST_BROWSER=1   test: also run the browser suite (passed through to pytest)
   OPENIDDS_PYTHON=PATH      use this interpreter for .venv instead of searching for one
   OPENIDDS_NO_UV=1          install with pip even when uv is on PATH
@@ -349,6 +358,28 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     bootstrap()
+    if len(args.args) > 1:
+        die("usage: python3 dev.py run [[ADDR:]PORT]", 2)
+    addrport = args.args[0] if args.args else DEFAULT_ADDRPORT
+    openidds = str(VENV_BIN / "openidds")
+    env = venv_env()
+    # Development mode (a dev secret key, cookies over plain http) unless configured.
+    if not env.get("OPENIDDS_SECRET_KEY"):
+        env.setdefault("OPENIDDS_DEBUG", "1")
+    say("openidds demo (migrate, then the demo clinic and log-ins)")
+    rc = subprocess.call([openidds, "demo"], cwd=ROOT, env=env)
+    if rc != 0:
+        return rc
+    host = addrport if ":" in addrport else f"127.0.0.1:{addrport}"
+    say(f"serving the clinic app on http://{host}/ (log in at /accounts/login/; Ctrl-C stops)")
+    try:
+        return subprocess.call([openidds, "serve", addrport], cwd=ROOT, env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
+def cmd_demo_sim(args: argparse.Namespace) -> int:
+    bootstrap()
     if not (ROOT / DEMO_SCENARIO).is_file():
         die(f"{DEMO_SCENARIO} does not exist (yet)")
     cmd = [str(VENV_BIN / "openidds"), "simulate", DEMO_SCENARIO, *args.args]
@@ -370,8 +401,7 @@ def pytest_args(extra: list[str]) -> list[str]:
 def cmd_test(args: argparse.Namespace) -> int:
     bootstrap()
     env = venv_env()
-    if env.get("OPENIDDS_TEST_POSTGRES") == "1":
-        env.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+    postgres_url = env.pop("DATABASE_URL", None) or DEFAULT_DATABASE_URL
     bin_ = str(VENV_BIN)
     steps = [
         ("ruff check", [f"{bin_}/ruff", "check", "."]),
@@ -388,12 +418,26 @@ def cmd_test(args: argparse.Namespace) -> int:
                 say("pytest collected no tests (exit code 5)")
             say(f"step '{name}' failed with exit code {rc}")
             return rc
+    if env.get("OPENIDDS_TEST_POSTGRES") == "1":
+        print(f"==> pytest tests/web on PostgreSQL ({postgres_url})", flush=True)
+        pg_env = {**env, "DATABASE_URL": postgres_url}
+        cmd = [f"{bin_}/python", "-m", "pytest", *pytest_args(args.args)]
+        if not any(a.startswith("tests") for a in args.args):
+            cmd.append("tests/web")
+        rc = subprocess.call(cmd, cwd=ROOT, env=pg_env)
+        if rc == 5:
+            say("no web tests selected for the PostgreSQL run")
+        elif rc != 0:
+            say(f"step 'pytest on PostgreSQL' failed with exit code {rc}")
+            return rc
     return 0
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
     del args
     uv = shutil.which("uv")
+    # The lock is for Python 3.12 and 3.13; uv must not try to download an interpreter.
+    os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
     if uv:
         run_checked([uv, *LOCK_COMMAND], quiet=True)
         say(f"wrote {LOCK.relative_to(ROOT)}")
@@ -415,16 +459,22 @@ def main(argv: list[str] | None = None) -> int:
         epilog=HELP_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", metavar="{bootstrap,run,test,lock}")
+    sub = parser.add_subparsers(dest="command", metavar="{bootstrap,run,demo-sim,test,lock}")
     p_boot = sub.add_parser("bootstrap", help="create or update .venv")
     p_boot.add_argument("--force", action="store_true", help="recreate .venv from scratch")
     p_boot.set_defaults(func=cmd_bootstrap)
     p_run = sub.add_parser(
         "run",
-        help=f"bootstrap, then simulate {DEMO_SCENARIO}",
-        usage="python3 dev.py run [ARGS for openidds ...]",
+        help=f"bootstrap, migrate, load the demo and serve the clinic app on {DEFAULT_ADDRPORT}",
+        usage="python3 dev.py run [[ADDR:]PORT]",
     )
     p_run.set_defaults(func=cmd_run)
+    p_sim = sub.add_parser(
+        "demo-sim",
+        help=f"bootstrap, then simulate {DEMO_SCENARIO}",
+        usage="python3 dev.py demo-sim [ARGS for openidds simulate ...]",
+    )
+    p_sim.set_defaults(func=cmd_demo_sim)
     p_test = sub.add_parser(
         "test",
         help="bootstrap, then ruff, mypy, lint-imports and pytest",
@@ -433,12 +483,12 @@ def main(argv: list[str] | None = None) -> int:
     p_test.set_defaults(func=cmd_test)
     p_lock = sub.add_parser("lock", help="regenerate requirements/dev.lock with uv")
     p_lock.set_defaults(func=cmd_lock)
-    # Unknown arguments after `run` or `test` go to openidds or pytest.
+    # Unknown arguments after `run`, `demo-sim` or `test` go to runserver, openidds or pytest.
     args, extra = parser.parse_known_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
-    if extra and args.command not in ("run", "test"):
+    if extra and args.command not in ("run", "demo-sim", "test"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra[:1] == ["--"]:
         extra = extra[1:]

@@ -1,4 +1,4 @@
-"""The ``openidds`` command line: simulate scenarios, browse the pump catalog."""
+"""The ``openidds`` command line: simulate scenarios, browse the pump catalog, run the web app."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from openidds.pump import (
     load_scenario,
     simulate,
 )
+from openidds.web import cli as web_cli
 
 EXIT_OK = 0
 EXIT_INVALID = 2
@@ -54,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     cli_dosing.register(sub)
+    web_cli.register(sub)
 
     sim = sub.add_parser(
         "simulate",

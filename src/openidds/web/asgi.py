@@ -1,0 +1,8 @@
+"""ASGI entry point: ``uvicorn openidds.web.asgi:application`` (or any ASGI server)."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "openidds.web.settings")
+application = get_asgi_application()

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PatientsConfig(AppConfig):
+    name = "openidds.web.patients"
+    label = "patients"
+    verbose_name = "Patients"

@@ -1,0 +1,32 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from openidds.web import views
+from openidds.web.api import api
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("clinics/<slug:clinic>/patients/", views.patient_list, name="patient-list"),
+    path("clinics/<slug:clinic>/patients/new/", views.patient_create, name="patient-create"),
+    path(
+        "clinics/<slug:clinic>/patients/<int:patient_id>/",
+        views.patient_detail,
+        name="patient-detail",
+    ),
+    path(
+        "clinics/<slug:clinic>/patients/<int:patient_id>/edit/",
+        views.patient_edit,
+        name="patient-edit",
+    ),
+    path("clinics/<slug:clinic>/audit/", views.audit_log, name="audit-log"),
+    path("api/v1/", api.urls),
+]
+
+handler403 = "openidds.web.errors.forbidden"
+handler404 = "openidds.web.errors.not_found"

@@ -36,6 +36,7 @@ from ._units import MICROSECONDS_PER_DAY
 _EPS_DAYS = 1e-12  # breakpoints closer than this (86 ns) are one instant
 _EPS_ML = 1e-13  # path segments smaller than this are gone
 _DAY_US = 86_400_000_000
+_MAX_STEPS_AT_ONE_INSTANT = 10_000
 
 
 @dataclass(slots=True)
@@ -203,7 +204,13 @@ class Replay:
 
     def advance(self, target: float) -> None:
         """Move the pump from ``self.t`` to ``target`` through every breakpoint on the way."""
+        stuck = 0
         while True:
+            stuck += 1
+            if stuck > _MAX_STEPS_AT_ONE_INSTANT:
+                # Each pass either moves time on or clears a breakpoint; a loop that does
+                # neither is a bug: fail loudly rather than hang.
+                raise RuntimeError(f"engine made no progress at day {self.t!r}")
             rate = self._compute_rate()
             t = self.t
             nxt = target
@@ -238,6 +245,7 @@ class Replay:
             if nxt > t:
                 self._move(nxt - t, rate)
                 self.t = t = nxt
+                stuck = 0
             limit = t + _EPS_DAYS
             handled = self._handle_breakpoints(limit, t_empty, t_low, t_bridge, t_eri)
             if not handled and t >= target:

@@ -66,7 +66,8 @@ commands:
               ruff check . / ruff format --check . / mypy / lint-imports / pytest [ARGS...]
               (pytest gets -n auto when there is more than one CPU; the web tests run on
               SQLite), then with OPENIDDS_TEST_POSTGRES=1 pytest tests/web [ARGS...] again
-              on PostgreSQL
+              on PostgreSQL, then with OPENIDDS_TEST_BROWSER=1 pytest tests/browser
+              [ARGS...] serially (no xdist; Playwright and /usr/bin/chromium)
   lock        regenerate requirements/dev.lock with uv (installed into a temporary venv
               when uv is not on PATH):
               uv {" ".join(LOCK_COMMAND)}
@@ -75,7 +76,11 @@ environment:
   OPENIDDS_TEST_POSTGRES=1  test: run the web tests a second time on PostgreSQL at
                             DATABASE_URL (default {DEFAULT_DATABASE_URL}; pytest-django
                             creates and drops test_<name>); the first run ignores DATABASE_URL
-  OPENIDDS_TEST_BROWSER=1   test: also run the browser suite (passed through to pytest)
+  OPENIDDS_TEST_BROWSER=1   test: also run the browser suite tests/browser, last and
+                            serially, on SQLite (needs /usr/bin/chromium: `apt-get install
+                            chromium`); without it the suite is collected and skipped.
+                            Screenshots, axe-core results and console logs go to
+                            test-artifacts/browser/
   OPENIDDS_PYTHON=PATH      use this interpreter for .venv instead of searching for one
   OPENIDDS_NO_UV=1          install with pip even when uv is on PATH
 
@@ -387,6 +392,32 @@ def cmd_demo_sim(args: argparse.Namespace) -> int:
     return subprocess.call(cmd, cwd=ROOT, env=venv_env())
 
 
+BROWSER_TESTS = "tests/browser"
+
+
+def is_test_path(arg: str) -> bool:
+    return arg.startswith("tests")
+
+
+def is_browser_path(arg: str) -> bool:
+    path = arg.split("::", 1)[0].rstrip("/")
+    return path == BROWSER_TESTS or path.startswith(BROWSER_TESTS + "/")
+
+
+def without_xdist(extra: list[str]) -> list[str]:
+    """extra without -n/--numprocesses (and their values): the browser suite runs serially."""
+    out: list[str] = []
+    skip_next = False
+    for arg in extra:
+        if skip_next:
+            skip_next = False
+        elif arg in ("-n", "--numprocesses"):
+            skip_next = True
+        elif not (arg.startswith("--numprocesses=") or (arg.startswith("-n") and arg != "-n")):
+            out.append(arg)
+    return out
+
+
 def pytest_args(extra: list[str]) -> list[str]:
     args = ["-p", "no:cacheprovider"]
     wants_own_n = any(
@@ -403,13 +434,23 @@ def cmd_test(args: argparse.Namespace) -> int:
     env = venv_env()
     postgres_url = env.pop("DATABASE_URL", None) or DEFAULT_DATABASE_URL
     bin_ = str(VENV_BIN)
+    browser = env.get("OPENIDDS_TEST_BROWSER") == "1"
+    paths = [a for a in args.args if is_test_path(a)]
+    browser_paths = [a for a in paths if is_browser_path(a)]
+    # With the browser suite on, it runs on its own at the end (serially), not in the xdist
+    # run; asked for nothing but browser tests, the other pytest runs are left out.
+    only_browser = browser and bool(paths) and len(browser_paths) == len(paths)
+    main_pytest = [f"{bin_}/python", "-m", "pytest", *pytest_args(args.args)]
+    if browser:
+        main_pytest.append(f"--ignore={BROWSER_TESTS}")
     steps = [
         ("ruff check", [f"{bin_}/ruff", "check", "."]),
         ("ruff format --check", [f"{bin_}/ruff", "format", "--check", "."]),
         ("mypy", [f"{bin_}/mypy"]),
         ("lint-imports", [f"{bin_}/lint-imports"]),
-        ("pytest", [f"{bin_}/python", "-m", "pytest", *pytest_args(args.args)]),
     ]
+    if not only_browser:
+        steps.append(("pytest", main_pytest))
     for name, cmd in steps:
         print(f"==> {name}", flush=True)
         rc = subprocess.call(cmd, cwd=ROOT, env=env)
@@ -418,17 +459,33 @@ def cmd_test(args: argparse.Namespace) -> int:
                 say("pytest collected no tests (exit code 5)")
             say(f"step '{name}' failed with exit code {rc}")
             return rc
-    if env.get("OPENIDDS_TEST_POSTGRES") == "1":
+    if env.get("OPENIDDS_TEST_POSTGRES") == "1" and not only_browser:
         print(f"==> pytest tests/web on PostgreSQL ({postgres_url})", flush=True)
         pg_env = {**env, "DATABASE_URL": postgres_url}
+        # The browser suite runs on SQLite only (below).
         cmd = [f"{bin_}/python", "-m", "pytest", *pytest_args(args.args)]
-        if not any(a.startswith("tests") for a in args.args):
+        cmd.append(f"--ignore={BROWSER_TESTS}")
+        if not paths:
             cmd.append("tests/web")
         rc = subprocess.call(cmd, cwd=ROOT, env=pg_env)
         if rc == 5:
             say("no web tests selected for the PostgreSQL run")
         elif rc != 0:
             say(f"step 'pytest on PostgreSQL' failed with exit code {rc}")
+            return rc
+    if browser:
+        if paths and not browser_paths:
+            say(f"no browser tests selected ({BROWSER_TESTS} not among the paths given)")
+            return 0
+        print(f"==> pytest {BROWSER_TESTS} (Playwright, Chromium; serially)", flush=True)
+        extra = [a for a in without_xdist(args.args) if not is_test_path(a) or is_browser_path(a)]
+        cmd = [f"{bin_}/python", "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist"]
+        cmd += extra if browser_paths else [*extra, BROWSER_TESTS]
+        rc = subprocess.call(cmd, cwd=ROOT, env=env)
+        if rc == 5:
+            say("pytest collected no browser tests (exit code 5)")
+        if rc != 0:
+            say(f"step 'pytest {BROWSER_TESTS}' failed with exit code {rc}")
             return rc
     return 0
 

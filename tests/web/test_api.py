@@ -29,6 +29,8 @@ def test_openapi_schema_is_served_and_documents_every_error(db):
         ("POST", "/api/v1/patients"),
         ("GET", "/api/v1/patients/{patient_id}"),
         ("PATCH", "/api/v1/patients/{patient_id}"),
+        ("GET", "/api/v1/patients/{patient_id}/implants"),
+        ("POST", "/api/v1/patients/{patient_id}/implants"),
     }
     for key, op in operations.items():
         assert {"401", "403", "404", "422"} <= set(op["responses"]), key

@@ -61,7 +61,7 @@ def test_openidds_demo_cli(tmp_path, openidds_cli, monkeypatch):
     assert (tmp_path / "openidds.sqlite3").exists()
     again = openidds_cli("demo")
     assert again.returncode == 0, again.stderr
-    assert "0 user(s) and 0 patient(s) created now" in again.stdout
+    assert "0 user(s), 0 patient(s) and 0 implant(s) created now" in again.stdout
 
 
 def test_database_url_parsing(tmp_path):

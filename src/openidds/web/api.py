@@ -7,7 +7,8 @@ checks as the pages. Every error is ``{"detail": [{"field": ..., "message": ...}
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
@@ -18,7 +19,9 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import SessionAuth
 
 from openidds.web.accounts.models import Clinic
-from openidds.web.accounts.roles import role_in
+from openidds.web.accounts.roles import require_role, role_in
+from openidds.web.implants import services as implant_services
+from openidds.web.implants.models import FluidPathInitial, Implant, ImplantStatus
 from openidds.web.patients import services
 from openidds.web.patients.models import (
     Indication,
@@ -30,7 +33,8 @@ from openidds.web.patients.models import (
 api = NinjaAPI(
     title="OpenIDDS clinic API",
     version="1",
-    description="Patients (implants, prescriptions, refills and worklists follow). "
+    description="Patients and their implants (prescriptions, refills and worklists "
+    "follow). "
     "Log in at /accounts/login/ and send the session cookie; unsafe methods need the "
     "X-CSRFToken header.",
     urls_namespace="api-v1",
@@ -173,6 +177,79 @@ def update_patient(request: HttpRequest, patient_id: int, payload: PatientUpdate
         raise ValidationError({k: ["may not be null"] for k in nulls})
     data = {k: v.value if hasattr(v, "value") else v for k, v in data.items()}
     return services.update_patient(by=user, patient=patient, **data)
+
+
+class ImplantIn(Schema):
+    pump_model: str = Field(description="pump model id of the device catalog", max_length=60)
+    serial: str = Field(max_length=64)
+    implanted_at: datetime = Field(description="with its UTC offset, e.g. 2026-01-05T09:00:00Z")
+    catheter_model: str = Field("", max_length=100)
+    catheter_length_cm: Decimal | None = None
+    fluid_path_ml: Decimal | None = Field(None, description="measured; absent: the catalog's value")
+    fluid_path_initial: FluidPathInitial = FluidPathInitial.NO_DRUG
+    fixed_rate_ml_per_day: Decimal | None = Field(
+        None, description="constant-flow pumps only, and required for them"
+    )
+    replaces: int | None = Field(None, description="id of the active implant this one replaces")
+
+
+class ImplantOut(Schema):
+    id: int
+    patient: int
+    pump_model: str
+    serial: str
+    implanted_at: datetime
+    catheter_model: str
+    catheter_length_cm: Decimal | None
+    fluid_path_ml: Decimal | None
+    fluid_path_initial: FluidPathInitial
+    fixed_rate_ml_per_day: Decimal | None
+    status: ImplantStatus
+    ended_at: datetime | None
+    end_reason: str
+    supersedes: int | None
+
+    @staticmethod
+    def resolve_patient(obj: Implant) -> int:
+        return obj.patient_id
+
+    @staticmethod
+    def resolve_supersedes(obj: Implant) -> int | None:
+        return obj.supersedes_id
+
+
+@api.get(
+    "/patients/{patient_id}/implants",
+    response={200: list[ImplantOut], **ERRORS},
+    summary="The patient's implants, newest first (physician or nurse; audited)",
+    tags=["implants"],
+)
+def list_implants(request: HttpRequest, patient_id: int) -> list[Implant]:
+    user = request.auth  # type: ignore[attr-defined]
+    patient = services.find_patient(by=user, patient_id=patient_id)
+    return implant_services.list_implants(by=user, patient=patient)
+
+
+@api.post(
+    "/patients/{patient_id}/implants",
+    response={201: ImplantOut, **ERRORS},
+    summary="Record an implant (physician); one active implant per patient",
+    tags=["implants"],
+)
+def create_implant(request: HttpRequest, patient_id: int, payload: ImplantIn) -> Status[Implant]:
+    user = request.auth  # type: ignore[attr-defined]
+    patient = services.find_patient(by=user, patient_id=patient_id)
+    require_role(user, patient.clinic, implant_services.PHYSICIAN)  # before looking at input
+    data = payload.model_dump()
+    replaces_id = data.pop("replaces")
+    replaces = None
+    if replaces_id is not None:
+        replaces = Implant.objects.filter(pk=replaces_id, patient=patient).first()
+        if replaces is None:
+            raise ValidationError({"replaces": ["no such implant of this patient"]})
+    data["fluid_path_initial"] = payload.fluid_path_initial.value
+    implant = implant_services.record_implant(by=user, patient=patient, replaces=replaces, **data)
+    return Status(201, implant)
 
 
 # -- errors --------------------------------------------------------------------------------

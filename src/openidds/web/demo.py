@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from openidds.web.accounts.models import Clinic, Membership, Role, User
+from openidds.web.implants.models import Implant
+from openidds.web.implants.services import record_implant, record_pump_event
 from openidds.web.patients.models import Patient
 from openidds.web.patients.services import create_patient
 
@@ -82,6 +86,7 @@ class DemoSummary:
     clinic: Clinic
     users_created: int
     patients_created: int
+    implants_created: int = 0
 
 
 @transaction.atomic
@@ -112,4 +117,52 @@ def load_demo() -> DemoSummary:
             continue
         create_patient(by=users[Role.PHYSICIAN], clinic=clinic, **fields)
         patients_created += 1
-    return DemoSummary(clinic, users_created, patients_created)
+    implants_created = 0
+    first = Patient.objects.get(clinic=clinic, mrn=DEMO_PATIENTS[0]["mrn"])
+    if not Implant.objects.filter(patient=first).exists():
+        _demo_pump(users[Role.PHYSICIAN], users[Role.NURSE], first)
+        implants_created += 1
+    return DemoSummary(clinic, users_created, patients_created, implants_created)
+
+
+def _demo_pump(physician: User, nurse: User, patient: Patient) -> None:
+    """A SynchroMed II implanted 50 days ago (at 08:00 UTC) with a priming bolus, morphine
+    3 mg/day, a refill by the nurse at day 30 and an increase to 4 mg/day: every record
+    through the services, so the twin and the dose checks judged each one."""
+    today = timezone.now().astimezone(UTC).date()
+    t0 = datetime.combine(today - timedelta(days=50), time(8, 0), tzinfo=UTC)
+    implant = record_implant(
+        by=physician,
+        patient=patient,
+        pump_model="synchromed2-20",
+        serial="NGP-DEMO-0001",
+        implanted_at=t0,
+        catheter_model="Ascenda 8781",
+        catheter_length_cm="45.0",
+        fluid_path_initial="no-drug",
+    )
+    morphine = {"morphine": "10 mg/mL"}
+    steps: list[tuple[User, datetime, str, dict[str, Any]]] = [
+        (physician, t0 + timedelta(hours=2), "fill", {"volume_ml": 20.0, "drugs": morphine}),
+        (physician, t0 + timedelta(hours=2, minutes=5), "priming_bolus", {}),
+        (
+            physician,
+            t0 + timedelta(hours=2, minutes=5),
+            "program",
+            {"mode": "continuous", "dose": {"morphine": "3 mg/day"}},
+        ),
+        (
+            nurse,
+            t0 + timedelta(days=30),
+            "fill",
+            {"aspirated_ml": 10.6, "volume_ml": 20.0, "drugs": morphine, "stability_days": 90},
+        ),
+        (
+            physician,
+            t0 + timedelta(days=30, minutes=10),
+            "program",
+            {"mode": "continuous", "dose": {"morphine": "4 mg/day"}},
+        ),
+    ]
+    for by, at, kind, fields in steps:
+        record_pump_event(by=by, implant=implant, kind=kind, at=at, fields=fields)

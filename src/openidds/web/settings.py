@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "openidds.web.accounts",
     "openidds.web.patients",
     "openidds.web.audit",
+    "openidds.web.implants",
 ]
 
 MIDDLEWARE = [
@@ -151,7 +152,11 @@ TEMPLATES = [
 ]
 
 STATIC_URL = "/static/"
-STATICFILES_DIRS = [PACKAGE_DIR / "static"]
+STATICFILES_DIRS = [
+    PACKAGE_DIR / "static",
+    # plotly.js, shipped once for the CLI's HTML plots and the chart page (no CDN).
+    ("vendor/plotly", PACKAGE_DIR.parent / "static" / "vendor" / "plotly"),
+]
 STATIC_ROOT = VAR_DIR / "static"
 
 # Django's built-in tasks framework with the database backend (no worker needed yet).

@@ -24,6 +24,21 @@ urlpatterns = [
         views.patient_edit,
         name="patient-edit",
     ),
+    path(
+        "clinics/<slug:clinic>/patients/<int:patient_id>/implants/new/",
+        views.implant_create,
+        name="implant-create",
+    ),
+    path(
+        "clinics/<slug:clinic>/patients/<int:patient_id>/implants/<int:implant_id>/explant/",
+        views.implant_explant,
+        name="implant-explant",
+    ),
+    path(
+        "clinics/<slug:clinic>/patients/<int:patient_id>/pump/<slug:kind>/new/",
+        views.pump_event_create,
+        name="pump-event-create",
+    ),
     path("clinics/<slug:clinic>/audit/", views.audit_log, name="audit-log"),
     path("api/v1/", api.urls),
 ]

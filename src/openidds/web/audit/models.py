@@ -18,6 +18,11 @@ class Action(models.TextChoices):
     PATIENT_VIEWED = "patient_viewed", "Patient chart viewed"
     PATIENTS_LISTED = "patients_listed", "Patient list viewed"
     AUDIT_LOG_VIEWED = "audit_log_viewed", "Audit log viewed"
+    IMPLANT_RECORDED = "implant_recorded", "Implant recorded"
+    IMPLANT_ENDED = "implant_ended", "Implant explanted or replaced"
+    IMPLANTS_LISTED = "implants_listed", "Implants listed"
+    PUMP_EVENT_RECORDED = "pump_event_recorded", "Pump event recorded"
+    PUMP_EVENT_CORRECTED = "pump_event_corrected", "Pump event corrected"
 
 
 class AuditEventError(Exception):

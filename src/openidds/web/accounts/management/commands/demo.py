@@ -15,8 +15,10 @@ class Command(BaseCommand):
         out = self.stdout
         out.write(
             f"Demo clinic '{summary.clinic.name}' (/{summary.clinic.slug}): "
-            f"{summary.users_created} user(s) and {summary.patients_created} patient(s) "
-            f"created now; {len(DEMO_PATIENTS)} demo patients in all."
+            f"{summary.users_created} user(s), {summary.patients_created} patient(s) "
+            f"and {summary.implants_created} implant(s) created now; "
+            f"{len(DEMO_PATIENTS)} demo patients in all ({DEMO_PATIENTS[0]['name']} has a "
+            "pump with fills and programs)."
         )
         out.write("Demo log-ins (password for all: " + DEMO_PASSWORD + "):")
         for username, _, role in DEMO_USERS:

@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from openidds.web.implants.models import Implant, pump_model_choices
+
+
+class ImplantForm(forms.ModelForm[Implant]):
+    """Renders and parses an implant; the service validates again and decides."""
+
+    class Meta:
+        model = Implant
+        fields = [
+            "pump_model",
+            "serial",
+            "implanted_at",
+            "catheter_model",
+            "catheter_length_cm",
+            "fluid_path_ml",
+            "fluid_path_initial",
+            "fixed_rate_ml_per_day",
+        ]
+        widgets = {"implanted_at": forms.DateTimeInput(attrs={"type": "datetime-local"})}
+
+    def __init__(self, *args: Any, time_zone: str = "UTC", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["pump_model"] = forms.ChoiceField(
+            label="Pump model", choices=[("", "—"), *pump_model_choices()]
+        )
+        self.fields[
+            "implanted_at"
+        ].help_text = f"Date and time in the patient's time zone ({time_zone})."
+        self.fields["implanted_at"].input_formats = [  # type: ignore[attr-defined]
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%d %H:%M",
+        ]
+
+    def validate_unique(self) -> None:
+        """One active implant per patient is the service's to check."""
+
+    def _post_clean(self) -> None:
+        """No model validation here: the service does it (and names every field)."""
+
+
+class ExplantForm(forms.Form):
+    at = forms.DateTimeField(
+        label="Explanted at",
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    reason = forms.CharField(
+        label="Reason", required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+def _drug_choices() -> list[tuple[str, str]]:
+    from openidds.web.implants.twin import _library
+
+    return [("", "—"), *((d.id, d.name) for d in _library().drugs.values())]
+
+
+LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
+
+
+class FillForm(forms.Form):
+    """A fill or refill as the nurse records it; turned into the scenario's fill fields."""
+
+    at = forms.DateTimeField(
+        label="When",
+        input_formats=LOCAL_FORMATS,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    aspirated_ml = forms.DecimalField(
+        label="Aspirated (mL)",
+        required=False,
+        min_value=0,
+        max_digits=6,
+        decimal_places=2,
+        help_text="Measured volume withdrawn; empty at a first fill.",
+    )
+    volume_ml = forms.DecimalField(
+        label="Volume filled (mL)", min_value=0, max_digits=6, decimal_places=2
+    )
+    drug_1 = forms.ChoiceField(label="Drug")
+    concentration_1 = forms.CharField(
+        label="Concentration", max_length=40, help_text='With its unit, e.g. "10 mg/mL".'
+    )
+    drug_2 = forms.ChoiceField(label="Second drug (admixture)", required=False)
+    concentration_2 = forms.CharField(label="Its concentration", max_length=40, required=False)
+    stability_days = forms.DecimalField(
+        label="Stability (days)", required=False, min_value=1, max_digits=5, decimal_places=1
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = _drug_choices()
+        self.fields["drug_1"].choices = choices  # type: ignore[attr-defined]
+        self.fields["drug_2"].choices = choices  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("drug_2") and not data.get("concentration_2"):
+            self.add_error("concentration_2", "give the second drug's concentration")
+        if data.get("drug_2") and data.get("drug_2") == data.get("drug_1"):
+            self.add_error("drug_2", "the same drug twice")
+        return data
+
+    def scenario_fields(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        drugs = {data["drug_1"]: data["concentration_1"].strip()}
+        if data.get("drug_2"):
+            drugs[data["drug_2"]] = data["concentration_2"].strip()
+        fields: dict[str, Any] = {}
+        if data.get("aspirated_ml") is not None:
+            fields["aspirated_ml"] = float(data["aspirated_ml"])
+        fields["volume_ml"] = float(data["volume_ml"])
+        fields["drugs"] = drugs
+        if data.get("stability_days") is not None:
+            fields["stability_days"] = float(data["stability_days"])
+        return fields
+
+    def field_for(self, scenario_field: str) -> str | None:
+        if scenario_field in self.fields:
+            return scenario_field
+        if scenario_field.startswith("drugs."):
+            drug = scenario_field.split(".", 1)[1]
+            return (
+                "concentration_2" if drug == self.cleaned_data.get("drug_2") else "concentration_1"
+            )
+        return None
+
+
+class ProgramForm(forms.Form):
+    """A continuous program, by rate or by the daily dose of one drug (flex comes later)."""
+
+    at = forms.DateTimeField(
+        label="When",
+        input_formats=LOCAL_FORMATS,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    dose_drug = forms.ChoiceField(label="Drug", required=False)
+    dose = forms.CharField(
+        label="Daily dose",
+        max_length=40,
+        required=False,
+        help_text='With its unit, e.g. "5 mg/day" or "2.4 mcg/day".',
+    )
+    rate_ml_per_day = forms.DecimalField(
+        label="or a rate (mL/day)",
+        required=False,
+        min_value=0,
+        max_digits=7,
+        decimal_places=4,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["dose_drug"].choices = _drug_choices()  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        by_dose = bool(data.get("dose_drug") or data.get("dose"))
+        by_rate = data.get("rate_ml_per_day") is not None
+        if by_dose == by_rate:
+            raise forms.ValidationError("give either a drug and its daily dose, or a rate")
+        if by_dose and not (data.get("dose_drug") and data.get("dose")):
+            self.add_error("dose" if data.get("dose_drug") else "dose_drug", "required with a dose")
+        return data
+
+    def scenario_fields(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        if data.get("rate_ml_per_day") is not None:
+            return {"mode": "continuous", "rate_ml_per_day": float(data["rate_ml_per_day"])}
+        return {"mode": "continuous", "dose": {data["dose_drug"]: data["dose"].strip()}}
+
+    def field_for(self, scenario_field: str) -> str | None:
+        if scenario_field in self.fields:
+            return scenario_field
+        if scenario_field.startswith("dose"):
+            return "dose"
+        return None

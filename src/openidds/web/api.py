@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,8 +17,8 @@ from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import SessionAuth
 
-from openidds.web.accounts.models import Clinic
-from openidds.web.accounts.roles import require_role, role_in
+from openidds.web.accounts.roles import require_role
+from openidds.web.api_common import ERRORS, clinic_for
 from openidds.web.implants import services as implant_services
 from openidds.web.implants.models import FluidPathInitial, Implant, ImplantStatus
 from openidds.web.patients import services
@@ -41,27 +40,6 @@ api = NinjaAPI(
     auth=SessionAuth(csrf=True),
     docs_url=None,  # Swagger UI would load from a CDN; the schema is at openapi.json
 )
-
-
-class FieldError(Schema):
-    field: str = Field(description="the input field at fault, or __all__")
-    message: str
-
-
-class ErrorOut(Schema):
-    detail: str
-
-
-class ValidationErrorOut(Schema):
-    detail: list[FieldError]
-
-
-ERRORS: dict[int, Any] = {
-    401: ErrorOut,
-    403: ErrorOut,
-    404: ErrorOut,
-    422: ValidationErrorOut,
-}
 
 
 class PatientIn(Schema):
@@ -117,13 +95,6 @@ class PatientFilter(Schema):
     q: str = Field("", description="part of the name or MRN", max_length=100)
 
 
-def _clinic_for(request: HttpRequest, slug: str) -> Clinic:
-    clinic = Clinic.objects.filter(slug=slug).first()
-    if clinic is None or role_in(request.auth, clinic) is None:  # type: ignore[attr-defined]
-        raise ValidationError({"clinic": ["no such clinic among yours"]})
-    return clinic
-
-
 @api.get(
     "/patients",
     response={200: list[PatientOut], **ERRORS},
@@ -131,7 +102,7 @@ def _clinic_for(request: HttpRequest, slug: str) -> Clinic:
     tags=["patients"],
 )
 def list_patients(request: HttpRequest, filters: Query[PatientFilter]) -> list[Patient]:
-    clinic = _clinic_for(request, filters.clinic)
+    clinic = clinic_for(request, filters.clinic)
     return services.search_patients(by=request.auth, clinic=clinic, query=filters.q)  # type: ignore[attr-defined]
 
 
@@ -143,7 +114,7 @@ def list_patients(request: HttpRequest, filters: Query[PatientFilter]) -> list[P
 )
 def create_patient(request: HttpRequest, payload: PatientIn) -> Status[Patient]:
     data = payload.model_dump()
-    clinic = _clinic_for(request, data.pop("clinic"))
+    clinic = clinic_for(request, data.pop("clinic"))
     data = {k: v.value if hasattr(v, "value") else v for k, v in data.items()}
     patient = services.create_patient(by=request.auth, clinic=clinic, **data)  # type: ignore[attr-defined]
     return Status(201, patient)
@@ -250,6 +221,28 @@ def create_implant(request: HttpRequest, patient_id: int, payload: ImplantIn) ->
     data["fluid_path_initial"] = payload.fluid_path_initial.value
     implant = implant_services.record_implant(by=user, patient=patient, replaces=replaces, **data)
     return Status(201, implant)
+
+
+# -- the apps' routers ---------------------------------------------------------------------
+
+from openidds.web.clinicadmin.api import router as clinicadmin_router  # noqa: E402
+from openidds.web.community.api import router as community_router  # noqa: E402
+from openidds.web.diary.api import router as diary_router  # noqa: E402
+from openidds.web.portal.api import router as portal_router  # noqa: E402
+from openidds.web.prescriptions.api import router as prescriptions_router  # noqa: E402
+from openidds.web.refills.api import router as refills_router  # noqa: E402
+from openidds.web.worklists.api import router as worklists_router  # noqa: E402
+
+for _router in (
+    prescriptions_router,
+    refills_router,
+    worklists_router,
+    clinicadmin_router,
+    portal_router,
+    diary_router,
+    community_router,
+):
+    api.add_router("", _router)
 
 
 # -- errors --------------------------------------------------------------------------------

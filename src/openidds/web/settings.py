@@ -104,6 +104,7 @@ if (
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
+    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -115,6 +116,13 @@ INSTALLED_APPS = [
     "openidds.web.patients",
     "openidds.web.audit",
     "openidds.web.implants",
+    "openidds.web.prescriptions",
+    "openidds.web.refills",
+    "openidds.web.worklists",
+    "openidds.web.clinicadmin",
+    "openidds.web.portal",
+    "openidds.web.diary",
+    "openidds.web.community",
 ]
 
 MIDDLEWARE = [
@@ -161,6 +169,20 @@ STATIC_ROOT = VAR_DIR / "static"
 
 # Django's built-in tasks framework with the database backend (no worker needed yet).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+
+# -- e-mail: the console in development, SMTP otherwise -------------------------------------
+# (Django 6.1's MAILERS; the SMTP backend takes its host, port and credentials in OPTIONS.)
+MAILERS = {
+    "default": {
+        "BACKEND": os.environ.get(
+            "OPENIDDS_EMAIL_BACKEND",
+            "django.core.mail.backends.console.EmailBackend"
+            if DEBUG
+            else "django.core.mail.backends.smtp.EmailBackend",
+        ),
+    }
+}
+DEFAULT_FROM_EMAIL = os.environ.get("OPENIDDS_FROM_EMAIL", "OpenIDDS <no-reply@localhost>")
 
 # -- accounts, passwords, log-in throttling ------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

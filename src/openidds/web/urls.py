@@ -1,5 +1,6 @@
+from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from openidds.web import views
 from openidds.web.api import api
@@ -41,6 +42,15 @@ urlpatterns = [
     ),
     path("clinics/<slug:clinic>/audit/", views.audit_log, name="audit-log"),
     path("api/v1/", api.urls),
+    path("", include("openidds.web.prescriptions.urls")),
+    path("", include("openidds.web.refills.urls")),
+    path("", include("openidds.web.worklists.urls")),
+    path("", include("openidds.web.clinicadmin.urls")),
+    path("", include("openidds.web.portal.urls")),
+    path("", include("openidds.web.diary.urls")),
+    path("", include("openidds.web.community.urls")),
+    # Django admin: operators' and clinic admins' own objects only (openidds.web.clinicadmin)
+    path("admin/", admin.site.urls),
 ]
 
 handler403 = "openidds.web.errors.forbidden"

@@ -37,6 +37,10 @@ class Role(models.TextChoices):
     PHYSICIAN = "physician", "Physician"
     NURSE = "nurse", "Nurse"
     PATIENT = "patient", "Patient"
+    #: invited by a patient: reads the patient's portal and writes diary entries
+    CAREGIVER = "caregiver", "Caregiver"
+    #: the manufacturer's product support: sees only the questions routed to it
+    SUPPORT = "support", "Manufacturer support"
 
 
 class Membership(models.Model):

@@ -21,6 +21,7 @@ from openidds.web.accounts.models import Role
 from openidds.web.accounts.roles import CLINICAL, require_role
 from openidds.web.audit.models import Action
 from openidds.web.audit.services import record
+from openidds.web.implants.signals import pump_timeline_changed
 from openidds.web.implants.models import (
     FluidPathInitial,
     Implant,
@@ -202,6 +203,7 @@ def record_implant(
             "replaces": replaces.pk if replaces is not None else None,
         },
     )
+    pump_timeline_changed.send(sender=Implant, implant=implant)
     return implant
 
 
@@ -224,6 +226,7 @@ def _end(*, by: Any, implant: Implant, status: str, at: datetime, reason: str) -
             "reason": reason,
         },
     )
+    pump_timeline_changed.send(sender=Implant, implant=locked)
     return locked
 
 
@@ -380,6 +383,7 @@ def record_pump_event(
         details={**_event_details(event), "findings": [_finding(f) for f in findings]},
     )
     event.findings = findings  # type: ignore[attr-defined]
+    pump_timeline_changed.send(sender=Implant, implant=event.implant)
     return event
 
 
@@ -445,6 +449,7 @@ def correct_pump_event(
         },
     )
     correction.findings = findings  # type: ignore[attr-defined]
+    pump_timeline_changed.send(sender=Implant, implant=correction.implant)
     return correction
 
 

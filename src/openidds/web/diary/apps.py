@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class DiaryConfig(AppConfig):
+    """The patient's diary, questionnaires (BPI, ODI), recovery program and check-ins, pain
+    management plan.
+    """
+
+    name = "openidds.web.diary"
+    label = "diary"
+    verbose_name = "Diary and recovery"

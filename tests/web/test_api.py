@@ -24,7 +24,8 @@ def test_openapi_schema_is_served_and_documents_every_error(db):
         for path, item in schema["paths"].items()
         for method, op in item.items()
     }
-    assert set(operations) == {
+    # the foundation's operations (the apps' routers add theirs: their own tests)
+    assert set(operations) >= {
         ("GET", "/api/v1/patients"),
         ("POST", "/api/v1/patients"),
         ("GET", "/api/v1/patients/{patient_id}"),
@@ -33,6 +34,8 @@ def test_openapi_schema_is_served_and_documents_every_error(db):
         ("POST", "/api/v1/patients/{patient_id}/implants"),
     }
     for key, op in operations.items():
+        # every error status of every operation is documented, 422 included (it is also
+        # the answer to an unparseable body: docs/clinicadmin.md)
         assert {"401", "403", "404", "422"} <= set(op["responses"]), key
     assert "ValidationErrorOut" in schema["components"]["schemas"]
 

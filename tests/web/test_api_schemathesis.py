@@ -10,7 +10,6 @@ operation) so that it runs in seconds; raise ``MAX_EXAMPLES`` locally to dig dee
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,7 +26,6 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from schemathesis.openapi.checks import UndefinedStatusCode
 from web_helpers import MODEL_BACKEND, patient_fields
 
 from openidds.web.accounts.models import Role, User
@@ -110,7 +108,11 @@ def flatmap_body(context: Any, body: Any) -> Any:
 
 @schema.hook
 def flatmap_path_parameters(context: Any, path_parameters: Any) -> Any:
-    if isinstance(path_parameters, dict) and "patient_id" in path_parameters and KNOWN_IDS:
+    if not isinstance(path_parameters, dict):
+        return st.just(path_parameters)
+    if "clinic" in path_parameters:  # /clinics/{clinic}/...: also the caller's own clinic
+        return st.sampled_from([path_parameters, {**path_parameters, "clinic": "own"}])
+    if "patient_id" in path_parameters and KNOWN_IDS:
         known = st.sampled_from(KNOWN_IDS).map(lambda pk: {**path_parameters, "patient_id": pk})
         return st.one_of(st.just(path_parameters), known)
     return st.just(path_parameters)
@@ -128,103 +130,141 @@ def test_api_conforms_to_its_openapi_schema(case: Any, physician: dict[str, Any]
     case.call_and_validate(**physician, checks=CHECKS)
 
 
-# -- a known defect of the app ----------------------------------------------------------------
+# -- formerly known defects, now regression tests ----------------------------------------------
 #
-# A POST or PATCH whose body cannot be parsed (not JSON, not UTF-8, or a multipart
-# Content-Type without a boundary) is answered 400, which the schema does not document
-# (it lists 401, 403, 404, 422): ninja's ParseError handler answers
-# {"detail": "Cannot parse request body"}, and the multipart case fails earlier, in the CSRF
-# check reading request.POST, with Django's HTML "Bad Request (400)" page. Until the API
-# documents 400 (or answers 422), that one failure is set aside here, precisely, and the
-# strict xfail tests below record it: they fail (XPASS) once it is fixed, and then this
-# filter and the xfails go.
-UNPARSEABLE_BODY_DEFECT = (
-    "known API defect: an unparseable request body is answered 400, a status the OpenAPI "
-    "schema does not document (ninja's 'Cannot parse request body', or Django's HTML 400 "
-    "for a multipart Content-Type without a boundary)"
-)
+# 1. A POST or PATCH whose body cannot be parsed (not JSON, not UTF-8, a multipart
+#    Content-Type without a boundary, a body above DATA_UPLOAD_MAX_MEMORY_SIZE) was answered
+#    400, which the schema did not document (ninja's "Cannot parse request body", and
+#    Django's HTML "Bad Request (400)" page from the CSRF check reading request.POST). It is
+#    now 422 with the field "__all__", like every other input error (docs/clinicadmin.md).
+# 2. A NUL character (U+0000) in a text of the request reached PostgreSQL, which refuses it
+#    (psycopg DataError), and the API answered 500. The API's parser now refuses it for
+#    every router (query, form and JSON body; a path parameter in the exception path) as a
+#    422 naming the field, on every database.
 
 
-def _body_is_json(body: bytes | str | None) -> bool:
-    if body is None:
-        return True
-    try:
-        json.loads(body)
-    except ValueError:  # includes UnicodeDecodeError
-        return False
-    return True
-
-
-@schema.hook
-def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
-    """False (set aside) only for the known defect above; every other failure is kept."""
-    known = (
-        isinstance(failure, UndefinedStatusCode)
-        and response.status_code == 400
-        and case.method in {"POST", "PATCH"}
-        and not _body_is_json(response.request.body)
-    )
-    return not known
-
-
-@pytest.mark.xfail(strict=True, reason=UNPARSEABLE_BODY_DEFECT)
 @pytest.mark.parametrize(
     ("content_type", "body"),
-    [("application/json", b"\xff{"), ("multipart/form-data", b"x")],
-    ids=["not-json", "multipart-without-boundary"],
+    [
+        ("application/json", b"\xff{"),
+        ("application/json", b"{not json"),
+        ("multipart/form-data", b"x"),
+        ("multipart/form-data; boundary=", b"x"),
+    ],
+    ids=["not-utf8", "not-json", "multipart-without-boundary", "multipart-empty-boundary"],
 )
 @pytest.mark.parametrize("method", ["POST", "PATCH"])
-def test_an_unparseable_body_gets_a_documented_status(
+def test_an_unparseable_body_is_a_documented_json_422(
     physician: dict[str, Any], method: str, content_type: str, body: bytes
 ) -> None:
     client = Client(enforce_csrf_checks=True)
     for name, value in physician["cookies"].items():
         client.cookies[name] = value
     path = "/api/v1/patients" if method == "POST" else f"/api/v1/patients/{KNOWN_IDS[0]}"
+    before = sorted(Patient.objects.values_list("pk", "name"))
     response = client.generic(
         method, path, body, content_type=content_type, headers=physician["headers"]
     )
-    assert response.status_code in {200, 201, 401, 403, 404, 422}, response.content
-    assert response["Content-Type"] == "application/json"
+    assert response.status_code == 422, response.content
+    assert response["Content-Type"].startswith("application/json")
+    [item] = response.json()["detail"]
+    assert item["field"] == "__all__"
+    assert "cannot be parsed" in item["message"] or "not valid JSON" in item["message"]
+    assert sorted(Patient.objects.values_list("pk", "name")) == before
+    # and 422 is what the schema documents for the operation
+    template = "/api/v1/patients" if method == "POST" else "/api/v1/patients/{patient_id}"
+    assert "422" in schema[template][method].definition.raw["responses"]
 
 
-ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
-NUL_DEFECT = (
-    "known API defect on PostgreSQL: a NUL character (U+0000) in a string of the request "
-    "reaches the database, which refuses it (psycopg DataError 'PostgreSQL text fields cannot "
-    "contain NUL (0x00) bytes'), and the API answers 500; the pages' forms refuse NUL "
-    "(Django's form CharField does), the API's schemas do not"
-)
-
-
-@pytest.mark.xfail(ON_POSTGRES, strict=True, reason=NUL_DEFECT)
-def test_a_nul_character_in_the_search_is_not_a_server_error(physician: dict[str, Any]) -> None:
-    client = Client(raise_request_exception=False)
-    for name, value in physician["cookies"].items():
-        client.cookies[name] = value
-    response = client.get("/api/v1/patients", {"clinic": "own", "q": "M\x00"})
-    assert response.status_code in {200, 422}
-
-
-@pytest.mark.xfail(ON_POSTGRES, strict=True, reason=NUL_DEFECT)
-def test_a_nul_character_in_a_new_patient_is_not_a_server_error(
-    physician: dict[str, Any],
+def test_a_body_above_the_upload_limit_is_a_json_422(
+    physician: dict[str, Any], settings: Any
 ) -> None:
-    client = Client(raise_request_exception=False)
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    client = Client(enforce_csrf_checks=True)
     for name, value in physician["cookies"].items():
         client.cookies[name] = value
-    body = {
+    body = json.dumps({**_new_patient("N-2"), "allergies": "x" * 2000})
+    response = client.post(
+        "/api/v1/patients", body, content_type="application/json", headers=physician["headers"]
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["message"] == ("the request body is larger than 1000 bytes")
+
+
+def _new_patient(mrn: str, **overrides: Any) -> dict[str, Any]:
+    return {
         "clinic": "own",
-        "name": "Nul\x00Patient",
+        "name": "Nul Patient",
         "date_of_birth": "1960-01-01",
-        "mrn": "N-1",
+        "mrn": mrn,
         "indication": "cancer_pain",
         "opioid_tolerance": "naive",
+        **overrides,
     }
-    response = client.post(
+
+
+def _client(physician: dict[str, Any]) -> Client:
+    client = Client(raise_request_exception=False)
+    for name, value in physician["cookies"].items():
+        client.cookies[name] = value
+    return client
+
+
+NUL = "contains a NUL character (U+0000), which cannot be stored"
+
+
+def test_a_nul_character_in_the_search_is_a_422_naming_the_field(
+    physician: dict[str, Any],
+) -> None:
+    response = _client(physician).get("/api/v1/patients", {"clinic": "own", "q": "M\x00"})
+    assert response.status_code == 422
+    assert response.json() == {"detail": [{"field": "q", "message": NUL}]}
+
+
+def test_a_nul_character_in_a_new_patient_is_a_422_naming_the_field(
+    physician: dict[str, Any],
+) -> None:
+    before = Patient.objects.count()
+    body = _new_patient("N-1", name="Nul\x00Patient")
+    response = _client(physician).post(
         "/api/v1/patients",
         json.dumps(body),
         content_type="application/json",
         headers=physician["headers"],
     )
-    assert response.status_code in {201, 422}
+    assert response.status_code == 422
+    assert response.json() == {"detail": [{"field": "name", "message": NUL}]}
+    assert Patient.objects.count() == before
+
+
+def test_every_field_with_a_nul_character_is_named_nested_ones_too(
+    physician: dict[str, Any],
+) -> None:
+    body = {**_new_patient("N\x00"), "allergies": "a\x00", "extra": {"k": ["ok", "b\x00"]}}
+    response = _client(physician).patch(
+        f"/api/v1/patients/{KNOWN_IDS[0]}",
+        json.dumps(body),
+        content_type="application/json",
+        headers=physician["headers"],
+    )
+    assert response.status_code == 422
+    fields = [item["field"] for item in response.json()["detail"]]
+    assert fields == ["allergies", "extra.k.1", "mrn"]
+
+
+def test_a_nul_character_in_a_path_parameter_is_a_422_on_a_database_error(rf: Any) -> None:
+    """The exception path: a DataError (PostgreSQL's refusal) while a path parameter holds
+    NUL answers 422 naming it; any other DataError stays a server error."""
+    from django.db import DataError
+    from django.urls import ResolverMatch
+
+    from openidds.web.api import _data_error
+
+    request = rf.get("/api/v1/clinics/a%00b/members")
+    request.resolver_match = ResolverMatch(lambda r: None, (), {"clinic": "a\x00b"})
+    response = _data_error(request, DataError("PostgreSQL text fields cannot contain NUL"))
+    assert response.status_code == 422
+    assert json.loads(response.content) == {"detail": [{"field": "clinic", "message": NUL}]}
+    request.resolver_match = ResolverMatch(lambda r: None, (), {"clinic": "ab"})
+    with pytest.raises(DataError):
+        _data_error(request, DataError("value too long"))

@@ -10,15 +10,23 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.conf import settings
+from django.core.exceptions import (
+    NON_FIELD_ERRORS,
+    PermissionDenied,
+    RequestDataTooBig,
+    ValidationError,
+)
+from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import Field, NinjaAPI, Query, Schema, Status
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import SessionAuth
 
 from openidds.web.accounts.roles import require_role
-from openidds.web.api_common import ERRORS, clinic_for
+from openidds.web.api_common import ERRORS, NUL_MESSAGE, RefusingParser, clinic_for, nul_fields
 from openidds.web.implants import services as implant_services
 from openidds.web.implants.models import FluidPathInitial, Implant, ImplantStatus
 from openidds.web.patients import services
@@ -39,6 +47,9 @@ api = NinjaAPI(
     urls_namespace="api-v1",
     auth=SessionAuth(csrf=True),
     docs_url=None,  # Swagger UI would load from a CDN; the schema is at openapi.json
+    # Refuses a NUL character in any text of the query, the form or the JSON body (422
+    # naming the field) before a schema or a view sees it: PostgreSQL cannot store it.
+    parser=RefusingParser(),
 )
 
 
@@ -270,6 +281,50 @@ def _input_error(request: HttpRequest, exc: NinjaValidationError) -> HttpRespons
         field = ".".join(p for p in loc if p not in {"body", "query", "path", "payload"})
         items.append({"field": field or NON_FIELD_ERRORS, "message": str(error.get("msg", ""))})
     return api.create_response(request, {"detail": items}, status=422)
+
+
+def _body_error(request: HttpRequest, message: str) -> HttpResponse:
+    """An unparseable request body: 422 like every other input error (docs/clinicadmin.md:
+    one documented error status and shape for all bad input, as FastAPI answers a JSON
+    decode error)."""
+    item = {"field": NON_FIELD_ERRORS, "message": message}
+    return api.create_response(request, {"detail": [item]}, status=422)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # ninja's body model answers HttpError(400, "Cannot parse request body") for whatever
+    # the parser raised; our parser's ValidationError (a NUL character) is the cause then.
+    cause = exc.__cause__
+    if isinstance(cause, ValidationError):
+        return _validation_error(request, cause)
+    if exc.status_code == 400 and str(exc).startswith("Cannot parse request body"):
+        return _body_error(request, "the request body is not valid JSON (UTF-8)")
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
+
+
+@api.exception_handler(MultiPartParserError)
+def _multipart_error(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
+    # Raised where the CSRF check or a form model first reads request.POST, e.g. for a
+    # multipart Content-Type without a boundary (Django would answer its HTML 400 page).
+    return _body_error(request, f"the request body cannot be parsed: {exc}")
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return _body_error(request, f"the request body is larger than {limit} bytes")
+
+
+@api.exception_handler(DataError)
+def _data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
+    """Last line for a NUL character the parser cannot see (a path parameter): PostgreSQL
+    refuses it as a DataError; answer 422 naming the field. Anything else stays a 500."""
+    kwargs = request.resolver_match.kwargs if request.resolver_match else {}
+    fields = nul_fields(dict(kwargs))
+    if not fields:
+        raise exc
+    return _validation_error(request, ValidationError({f: [NUL_MESSAGE] for f in fields}))
 
 
 @api.exception_handler(PermissionDenied)

@@ -44,11 +44,20 @@ class Role(models.TextChoices):
 
 
 class Membership(models.Model):
-    """The one role a user has in one clinic."""
+    """The one role a user has in one clinic.
+
+    Never deleted (the audit log refers to the people who acted): a clinic admin
+    deactivates a membership instead (``is_active=False``), which takes every right in
+    that clinic away; :mod:`openidds.web.accounts.roles` reads only active memberships.
+    Changes go through :mod:`openidds.web.clinicadmin.services`.
+    """
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices)
+    is_active = models.BooleanField(
+        default=True, help_text="Unset instead of deleting: the user keeps no right here."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -60,4 +69,5 @@ class Membership(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} — {self.get_role_display()} at {self.clinic}"
+        inactive = "" if self.is_active else " (deactivated)"
+        return f"{self.user} — {self.get_role_display()} at {self.clinic}{inactive}"

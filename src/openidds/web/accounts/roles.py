@@ -14,14 +14,18 @@ from openidds.web.accounts.models import Clinic, Membership, Role
 CLINICAL = frozenset({Role.PHYSICIAN, Role.NURSE})
 #: Roles that see the clinic's audit log and users.
 ADMIN = frozenset({Role.CLINIC_ADMIN})
+#: Roles a clinic admin gives and takes on the users page; patient and caregiver accounts
+#: come from the portal's invitations, manufacturer support from the operators.
+STAFF = frozenset({Role.CLINIC_ADMIN, Role.PHYSICIAN, Role.NURSE})
 
 
 def role_in(user: Any, clinic: Clinic) -> Role | None:
-    """The user's role in the clinic, or None (anonymous, inactive, or not a member)."""
+    """The user's role in the clinic, or None (anonymous, inactive, not a member, or a
+    deactivated member)."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
     role = (
-        Membership.objects.filter(user_id=user.pk, clinic_id=clinic.pk)
+        Membership.objects.filter(user_id=user.pk, clinic_id=clinic.pk, is_active=True)
         .values_list("role", flat=True)
         .first()
     )
@@ -41,11 +45,13 @@ def clinics_with_role(user: Any, allowed: Collection[Role]) -> QuerySet[Clinic]:
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return Clinic.objects.none()
     return Clinic.objects.filter(
-        memberships__user_id=user.pk, memberships__role__in=list(allowed)
+        memberships__user_id=user.pk,
+        memberships__role__in=list(allowed),
+        memberships__is_active=True,
     ).distinct()
 
 
 def memberships_of(user: Any) -> QuerySet[Membership]:
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return Membership.objects.none()
-    return Membership.objects.filter(user_id=user.pk).select_related("clinic")
+    return Membership.objects.filter(user_id=user.pk, is_active=True).select_related("clinic")

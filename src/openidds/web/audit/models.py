@@ -78,6 +78,15 @@ class Action(models.TextChoices):
     STORY_SUBMITTED = "story_submitted", "Story submitted"
     STORY_MODERATED = "story_moderated", "Story moderated"
     LEARN_PAGE_UPDATED = "learn_page_updated", "Learning page updated"
+    STORY_WITHDRAWN = "story_withdrawn", "Story withdrawn"
+    # refill visits and appointments, the portal's calendar and contacts
+    REFILL_VISIT_VIEWED = "refill_visit_viewed", "Refill visit viewed"
+    REFILL_APPOINTMENT_SCHEDULED = "refill_appointment_scheduled", "Refill appointment scheduled"
+    REFILL_APPOINTMENT_CHANGED = "refill_appointment_changed", "Refill appointment changed"
+    CALENDAR_FEED_CREATED = "calendar_feed_created", "Calendar feed created"
+    CALENDAR_FEED_REVOKED = "calendar_feed_revoked", "Calendar feed revoked"
+    CLINIC_CONTACT_UPDATED = "clinic_contact_updated", "Clinic contact details updated"
+    PORTAL_ACCESS_REVOKED = "portal_access_revoked", "Portal access revoked"
 
 
 class AuditEventError(Exception):

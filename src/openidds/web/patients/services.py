@@ -177,7 +177,10 @@ def find_patient(*, by: Any, patient_id: int, clinic: Clinic | None = None) -> P
     """
     if by is None or not getattr(by, "is_authenticated", False) or not by.is_active:
         raise Http404("no such patient")
-    patients = Patient.objects.filter(pk=patient_id, clinic__memberships__user_id=by.pk)
+    # One filter() call: the same membership row must be the user's and active.
+    patients = Patient.objects.filter(
+        pk=patient_id, clinic__memberships__user_id=by.pk, clinic__memberships__is_active=True
+    )
     if clinic is not None:
         patients = patients.filter(clinic=clinic)
     patient = patients.select_related("clinic").first()

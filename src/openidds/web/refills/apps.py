@@ -9,3 +9,9 @@ class RefillsConfig(AppConfig):
     name = "openidds.web.refills"
     label = "refills"
     verbose_name = "Refill visits"
+
+    def ready(self) -> None:
+        from openidds.web.refills.worklist import ORDER, TITLE, open_discrepancies_provider
+        from openidds.web.worklists.registry import register
+
+        register("open_discrepancies", TITLE, open_discrepancies_provider, order=ORDER)

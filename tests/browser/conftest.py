@@ -15,7 +15,6 @@ Content-Security-Policy violation or uncaught script error seen so far.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
 import re
@@ -215,27 +214,60 @@ AXE_SOURCE = AXE_JS.read_text(encoding="utf-8") if AXE_JS.exists() else ""
 
 @pytest.fixture
 def audit_triggers(transactional_db: None) -> Iterator[None]:
-    """The audit table's append-only triggers during the test, off for the flush after it.
+    """The append-only triggers (audit events, pump events, ...) during the test, off for
+    the flush after it.
 
-    A live server needs a transactional (flushed) database, and the flush deletes audit
-    events, which the triggers of migration audit.0002 refuse. So each browser test runs
-    with the triggers in place (created here) and they are dropped just before the flush.
+    A live server needs a transactional (flushed) database, and the flush deletes rows the
+    triggers of the append-only tables refuse (``openidds.web.append_only``). So each browser
+    test runs with every such trigger in place and they are dropped just before the flush.
+    Their definitions are read from the migrated database once and replayed per test.
     """
     from django.db import connection
 
-    migration = importlib.import_module("openidds.web.audit.migrations.0002_append_only_triggers")
-    vendor = connection.vendor
-    create = {"sqlite": migration.SQLITE, "postgresql": migration.POSTGRES}.get(vendor, [])
-    drop = {"sqlite": migration.SQLITE_REVERSE, "postgresql": migration.POSTGRES_REVERSE}.get(
-        vendor, []
-    )
+    triggers = _append_only_triggers(connection)
     with connection.cursor() as cursor:
-        for sql in [*drop, *create]:
-            cursor.execute(sql)
+        for drop, _ in triggers:
+            cursor.execute(drop)
+        for _, create in triggers:
+            cursor.execute(create)
     yield
     with connection.cursor() as cursor:
-        for sql in drop:
-            cursor.execute(sql)
+        for drop, _ in triggers:
+            cursor.execute(drop)
+
+
+_TRIGGERS: dict[str, list[tuple[str, str]]] = {}
+
+
+def _append_only_triggers(connection: Any) -> list[tuple[str, str]]:
+    """(drop, create) statements of every append-only trigger, read once per vendor."""
+    vendor = connection.vendor
+    if vendor in _TRIGGERS:
+        return _TRIGGERS[vendor]
+    found: list[tuple[str, str]] = []
+    with connection.cursor() as cursor:
+        if vendor == "sqlite":
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                "AND (name LIKE '%no_update' OR name LIKE '%no_delete') ORDER BY name"
+            )
+            found = [(f"DROP TRIGGER IF EXISTS {name};", sql) for name, sql in cursor.fetchall()]
+        elif vendor == "postgresql":
+            cursor.execute(
+                "SELECT t.tgname, c.relname, pg_get_triggerdef(t.oid) FROM pg_trigger t "
+                "JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal "
+                "AND (t.tgname LIKE '%no_update_delete' OR t.tgname LIKE '%no_truncate') "
+                "ORDER BY t.tgname"
+            )
+            found = [
+                (f"DROP TRIGGER IF EXISTS {name} ON {table};", definition)
+                for name, table, definition in cursor.fetchall()
+            ]
+    assert any("audit_auditevent" in create for _, create in found), (
+        "the audit table's append-only triggers were not found in the migrated database"
+    )
+    _TRIGGERS[vendor] = found
+    return found
 
 
 @pytest.fixture

@@ -44,6 +44,7 @@ from ._scenario import (
     loads_scenario,
     parse_scenario,
 )
+from ._units import Dimension, UnitError, parse_quantity
 
 
 def simulate(
@@ -67,6 +68,7 @@ __all__ = [
     "Catalog",
     "CatalogError",
     "DailyRow",
+    "Dimension",
     "EndState",
     "Event",
     "EventOutcome",
@@ -85,9 +87,11 @@ __all__ = [
     "SimulationResult",
     "Stop",
     "Totals",
+    "UnitError",
     "load_catalog",
     "load_scenario",
     "loads_scenario",
+    "parse_quantity",
     "parse_scenario",
     "simulate",
 ]

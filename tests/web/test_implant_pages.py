@@ -115,7 +115,8 @@ def test_chart_says_when_the_reservoir_is_empty(client_for, physician, nurse, cl
 def test_chart_without_implant(client_for, nurse, clinic, patient):
     html = client_for(nurse).get(_detail(clinic, patient)).content.decode()
     assert "No active implant." in html
-    assert "plotly" not in html
+    assert 'id="pump-plot"' not in html
+    assert "pump-chart.js" not in html
     assert "Record an implant" not in html  # nurses do not record implants
 
 
@@ -292,7 +293,7 @@ def test_api_implant_errors_name_the_field(client_for, physician, patient):
     assert response.json()["detail"][0]["field"] == "replaces"
 
 
-# -- recording fills and programs (the first step toward prescriptions) -------------------
+# -- recording fills; programs through prescriptions -----------------------------------------
 
 
 def _local(dt: datetime, patient) -> str:
@@ -330,14 +331,18 @@ def test_nurse_records_a_refill_through_the_page(client_for, nurse, clinic, pati
     assert audit.details["kind"] == "fill"
 
 
-def test_a_refill_with_a_discrepancy_is_saved_with_its_soft_finding(
+def test_a_refill_with_a_discrepancy_is_refused_and_sent_to_a_refill_visit(
     client_for, nurse, clinic, patient, pump
 ):
-    """Expected 16 mL after 8 days; 10 mL aspirated: the refill_discrepancy soft finding."""
+    """Expected 16 mL after 8 days; 10 mL aspirated: −6 mL, over the 1 mL threshold. The
+    plain fill form must not let the nurse fill past it: only a refill visit, with a
+    physician's acknowledgement, may record it. Nothing is saved."""
+    from openidds.web.implants.models import PumpEvent
+
+    before = PumpEvent.objects.count()
     url = f"/clinics/{clinic.slug}/patients/{patient.pk}/pump/fill/new/"
-    client = client_for(nurse)
     response = _form_post(
-        client,
+        client_for(nurse),
         url,
         {
             "at": _local(pump.implanted_at + timedelta(days=8), patient),
@@ -347,45 +352,56 @@ def test_a_refill_with_a_discrepancy_is_saved_with_its_soft_finding(
             "concentration_1": "10 mg/mL",
         },
     )
-    assert response.status_code == 302
-    page = client.get(response["Location"]).content.decode()
-    assert "refill_discrepancy" in page
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert "Do not fill: record this refill through a refill visit" in page
+    assert PumpEvent.objects.count() == before
+
+
+def _now_local(patient) -> str:
+    return _local(timezone.now() - timedelta(minutes=1), patient)
 
 
 def test_a_program_with_a_hard_finding_is_refused_and_named(
     client_for, physician, clinic, patient, pump
 ):
+    """Programs go through a prescription now; the hard finding blocks signing."""
     from openidds.web.implants.models import PumpEvent
 
     before = PumpEvent.objects.count()
-    url = f"/clinics/{clinic.slug}/patients/{patient.pk}/pump/program/new/"
+    url = f"/clinics/{clinic.slug}/patients/{patient.pk}/prescriptions/new/"
     response = _form_post(
         client_for(physician),
         url,
         {
-            "at": _local(pump.implanted_at + timedelta(days=2), patient),
+            "at": _now_local(patient),
+            "program": "continuous",
             "dose_drug": "morphine",
             "dose": "100 mg/day",
+            "action": "sign",
+            "password": "correct horse battery staple",
         },
     )
     assert response.status_code == 422
     html = response.content.decode()
-    assert "Nothing was saved" in html
     assert "daily_dose_above_max" in html or "dose_implausible_unit" in html
+    assert "A hard finding blocks this change" in html
     assert PumpEvent.objects.count() == before
 
 
 def test_a_program_the_pump_cannot_run_names_the_dose_field(
     client_for, physician, clinic, patient, pump
 ):
-    url = f"/clinics/{clinic.slug}/patients/{patient.pk}/pump/program/new/"
+    url = f"/clinics/{clinic.slug}/patients/{patient.pk}/prescriptions/new/"
     response = _form_post(
         client_for(physician),
         url,
         {
-            "at": _local(pump.implanted_at + timedelta(days=2), patient),
+            "at": _now_local(patient),
+            "program": "continuous",
             "dose_drug": "baclofen",
             "dose": "100 mcg/day",
+            "action": "preview",
         },
     )
     assert response.status_code == 422
@@ -393,8 +409,12 @@ def test_a_program_the_pump_cannot_run_names_the_dose_field(
 
 
 def test_program_form_needs_a_dose_or_a_rate(client_for, physician, clinic, patient, pump):
-    url = f"/clinics/{clinic.slug}/patients/{patient.pk}/pump/program/new/"
-    response = _form_post(client_for(physician), url, {"at": _local(pump.implanted_at, patient)})
+    url = f"/clinics/{clinic.slug}/patients/{patient.pk}/prescriptions/new/"
+    response = _form_post(
+        client_for(physician),
+        url,
+        {"at": _now_local(patient), "program": "continuous", "action": "preview"},
+    )
     assert response.status_code == 422
     assert "give either a drug and its daily dose, or a rate" in response.content.decode()
 

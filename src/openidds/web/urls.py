@@ -9,7 +9,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        views.LoginView.as_view(),
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -39,6 +39,11 @@ urlpatterns = [
         "clinics/<slug:clinic>/patients/<int:patient_id>/pump/<slug:kind>/new/",
         views.pump_event_create,
         name="pump-event-create",
+    ),
+    path(
+        "clinics/<slug:clinic>/patients/<int:patient_id>/pump/events/<int:event_id>/correct/",
+        views.pump_event_correct,
+        name="pump-event-correct",
     ),
     path("clinics/<slug:clinic>/audit/", views.audit_log, name="audit-log"),
     path("api/v1/", api.urls),

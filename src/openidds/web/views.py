@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.forms.models import model_to_dict
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods
@@ -21,12 +24,42 @@ from openidds.web.accounts.models import Clinic, Role
 from openidds.web.accounts.roles import ADMIN, CLINICAL, memberships_of, require_role, role_in
 from openidds.web.audit.services import audit_log_for
 from openidds.web.implants import services as implant_services
-from openidds.web.implants.forms import ExplantForm, FillForm, ImplantForm, ProgramForm
-from openidds.web.implants.models import Implant, ImplantStatus
+from openidds.web.implants.forms import (
+    CorrectionForm,
+    ExplantForm,
+    FillForm,
+    ImplantForm,
+    MriForm,
+)
+from openidds.web.implants.models import Implant, ImplantStatus, PumpEvent
 from openidds.web.implants.twin import effective_events, pump_state
 from openidds.web.patients import services as patient_services
 from openidds.web.patients.forms import AuditFilterForm, PatientForm, PatientSearchForm
 from openidds.web.patients.models import Patient
+
+
+def landing_url(user: Any) -> str:
+    """Where a user lands after logging in: a nurse's or physician's worklist (their one
+    clinic), a patient's or caregiver's portal, or the home page with every clinic."""
+    memberships = list(memberships_of(user))
+    roles = {m.role for m in memberships}
+    if memberships and roles <= {Role.PATIENT, Role.CAREGIVER}:
+        return reverse("portal-home")
+    if len(memberships) == 1 and memberships[0].role in CLINICAL:
+        return reverse("worklist", args=[memberships[0].clinic.slug])
+    return reverse("home")
+
+
+class LoginView(auth_views.LoginView):
+    """Django's log-in (fields ``username`` and ``password``) landing on :func:`landing_url`
+    unless the log-in page was asked for with ``?next=``."""
+
+    redirect_authenticated_user = True
+
+    def get_default_redirect_url(self) -> str:
+        if self.next_page:
+            return str(super().get_default_redirect_url())
+        return landing_url(self.request.user)
 
 
 def _member_clinic(request: HttpRequest, slug: str) -> tuple[Clinic, Role]:
@@ -103,6 +136,7 @@ def patient_detail(request: HttpRequest, clinic: str, patient_id: int) -> HttpRe
                 "state": state,
                 "records": records,
                 "superseded": {r.supersedes_id for r in records if r.supersedes_id},
+                "nurse_kinds": list(implant_services.EVENT_ROLES),
             },
         )
 
@@ -285,8 +319,11 @@ def audit_log(request: HttpRequest, clinic: str) -> HttpResponse:
     )
 
 
-EVENT_FORMS: dict[str, Any] = {"fill": FillForm, "program": ProgramForm}
-EVENT_TITLES = {"fill": "Record a fill or refill", "program": "Record a new program"}
+#: What is recorded as an event (not prescribed): a fill or refill and an MRI scan, by a
+#: physician or a nurse. Programs, boluses, PTM settings and stops are prescriptions
+#: (``openidds.web.prescriptions``: checks, reasons, re-authentication, a signed record).
+EVENT_FORMS: dict[str, Any] = {"fill": FillForm, "mri": MriForm}
+EVENT_TITLES = {"fill": "Record a fill or refill", "mri": "Record an MRI scan"}
 
 
 @login_required
@@ -294,8 +331,8 @@ EVENT_TITLES = {"fill": "Record a fill or refill", "program": "Record a new prog
 def pump_event_create(
     request: HttpRequest, clinic: str, patient_id: int, kind: str
 ) -> HttpResponse:
-    """A fill (physician or nurse) or a continuous program (physician) on the active
-    implant; the service refuses what the twin cannot replay or the dose checks block."""
+    """A fill or an MRI scan (physician or nurse) on the active implant; the service refuses
+    what the twin cannot replay or the dose checks block."""
     clinic_obj, role = _member_clinic(request, clinic)
     if kind not in EVENT_FORMS:
         raise Http404("no such kind of record")
@@ -342,6 +379,82 @@ def pump_event_create(
                 "implant": implant,
                 "form": form,
                 "title": EVENT_TITLES[kind],
+            },
+            status=status,
+        )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def pump_event_correct(
+    request: HttpRequest, clinic: str, patient_id: int, event_id: int
+) -> HttpResponse:
+    """Correct a record of the pump's timeline: a new record that supersedes it (or
+    withdraws it), with a reason. The same roles as recording it; an event a prescription
+    carried out can be withdrawn or re-timed here, its content changes by a new
+    prescription."""
+    clinic_obj, role = _member_clinic(request, clinic)
+    patient = patient_services.find_patient(
+        by=request.user, patient_id=patient_id, clinic=clinic_obj
+    )
+    event = get_object_or_404(PumpEvent, pk=event_id, implant__patient=patient)
+    require_role(
+        request.user,
+        clinic_obj,
+        implant_services.EVENT_ROLES.get(event.kind, implant_services.PHYSICIAN),
+    )
+    with timezone.override(ZoneInfo(patient.time_zone)):
+        initial = {
+            "at": timezone.localtime(event.at).strftime("%Y-%m-%dT%H:%M"),
+            "fields_json": json.dumps(event.fields, ensure_ascii=False),
+        }
+        form = CorrectionForm(request.POST or None, initial=initial)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            fields: Any = None
+            text = (data.get("fields_json") or "").strip()
+            if text and not data["void"]:
+                try:
+                    fields = json.loads(text)
+                except ValueError as exc:
+                    form.add_error("fields_json", f"not valid JSON: {exc}")
+                if fields == event.fields:
+                    fields = None
+                elif fields is not None and event.prescription_id is not None:
+                    form.add_error(
+                        "fields_json",
+                        "this record carries out a signed prescription: change the therapy "
+                        "by prescribing a change (a correction may withdraw or re-time it)",
+                    )
+            if not form.errors:
+                try:
+                    implant_services.correct_pump_event(
+                        by=request.user,
+                        event=event,
+                        reason=data["reason"],
+                        at=data["at"],
+                        fields=fields,
+                        void=data["void"],
+                    )
+                except ValidationError as exc:
+                    for field, found in exc.message_dict.items():
+                        target = {"fields": "fields_json"}.get(field, field)
+                        form.add_error(target if target in form.fields else None, found)
+                else:
+                    messages.success(
+                        request, "Correction recorded. The old record stays, struck through."
+                    )
+                    return redirect("patient-detail", clinic=clinic_obj.slug, patient_id=patient.pk)
+        status = 422 if request.method == "POST" else 200
+        return render(
+            request,
+            "implants/correct.html",
+            {
+                "clinic": clinic_obj,
+                "role": role,
+                "patient": patient,
+                "event": event,
+                "form": form,
             },
             status=status,
         )

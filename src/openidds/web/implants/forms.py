@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -132,52 +133,57 @@ class FillForm(forms.Form):
         return None
 
 
-class ProgramForm(forms.Form):
-    """A continuous program, by rate or by the daily dose of one drug (flex comes later)."""
+def _minutes(value: Decimal) -> str:
+    """An ISO 8601 duration of whole or fractional minutes (``PT15M``, ``PT0.5M``)."""
+    return f"PT{value.normalize():f}M"
+
+
+class MriForm(forms.Form):
+    """An MRI scan (physician or nurse): the pump's motor stalls for the scan."""
 
     at = forms.DateTimeField(
-        label="When",
+        label="Scan started",
         input_formats=LOCAL_FORMATS,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
-    dose_drug = forms.ChoiceField(label="Drug", required=False)
-    dose = forms.CharField(
-        label="Daily dose",
-        max_length=40,
-        required=False,
-        help_text='With its unit, e.g. "5 mg/day" or "2.4 mcg/day".',
+    duration_minutes = forms.DecimalField(
+        label="Scan duration (minutes)", min_value=0, max_digits=6, decimal_places=1
     )
-    rate_ml_per_day = forms.DecimalField(
-        label="or a rate (mL/day)",
+    recovery_minutes = forms.DecimalField(
+        label="Motor recovery after the scan (minutes)",
         required=False,
         min_value=0,
-        max_digits=7,
-        decimal_places=4,
+        max_digits=6,
+        decimal_places=1,
+        help_text="Empty: none.",
     )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["dose_drug"].choices = _drug_choices()  # type: ignore[attr-defined]
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        by_dose = bool(data.get("dose_drug") or data.get("dose"))
-        by_rate = data.get("rate_ml_per_day") is not None
-        if by_dose == by_rate:
-            raise forms.ValidationError("give either a drug and its daily dose, or a rate")
-        if by_dose and not (data.get("dose_drug") and data.get("dose")):
-            self.add_error("dose" if data.get("dose_drug") else "dose_drug", "required with a dose")
-        return data
 
     def scenario_fields(self) -> dict[str, Any]:
         data = self.cleaned_data
-        if data.get("rate_ml_per_day") is not None:
-            return {"mode": "continuous", "rate_ml_per_day": float(data["rate_ml_per_day"])}
-        return {"mode": "continuous", "dose": {data["dose_drug"]: data["dose"].strip()}}
+        fields = {"duration": _minutes(data["duration_minutes"])}
+        if data.get("recovery_minutes") is not None:
+            fields["recovery"] = _minutes(data["recovery_minutes"])
+        return fields
 
     def field_for(self, scenario_field: str) -> str | None:
-        if scenario_field in self.fields:
-            return scenario_field
-        if scenario_field.startswith("dose"):
-            return "dose"
-        return None
+        return {"duration": "duration_minutes", "recovery": "recovery_minutes"}.get(
+            scenario_field, scenario_field if scenario_field in self.fields else None
+        )
+
+
+class CorrectionForm(forms.Form):
+    at = forms.DateTimeField(
+        label="When (corrected)",
+        input_formats=LOCAL_FORMATS,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    fields_json = forms.CharField(
+        label="Fields (scenario format, JSON)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text='As in the record, e.g. {"volume_ml": 20, "drugs": {"morphine": "10 mg/mL"}}.',
+    )
+    void = forms.BooleanField(label="Withdraw this record (it never happened)", required=False)
+    reason = forms.CharField(
+        label="Why is it corrected?", max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )

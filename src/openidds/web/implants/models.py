@@ -163,6 +163,15 @@ class PumpEvent(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
     )
     reason = models.TextField(blank=True, help_text="Why a correction was made.")
+    prescription = models.ForeignKey(
+        "prescriptions.Prescription",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="pump_events",
+        help_text="The signed prescription this event carries out (programs, boluses, PTM "
+        "settings, stops, and a physician's fill given with them).",
+    )
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -195,7 +204,14 @@ class PumpEvent(models.Model):
                 return str(int(value))
             return str(value)
 
-        return "; ".join(f"{k}: {show(v)}" for k, v in self.fields.items())
+        return "; ".join(
+            f"{k}: {show(v)}" for k, v in self.fields.items() if k not in {"override", "note"}
+        )
+
+    def overrides(self) -> list[dict[str, str]]:
+        """The soft findings accepted with a written reason (``override`` field)."""
+        value = self.fields.get("override", [])
+        return [o for o in value if isinstance(o, dict)] if isinstance(value, list) else []
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None and not self._state.adding:

@@ -21,7 +21,7 @@ from openidds.web.accounts.models import Role
 from openidds.web.accounts.roles import CLINICAL, require_role
 from openidds.web.audit.models import Action
 from openidds.web.audit.services import record
-from openidds.web.implants.signals import pump_timeline_changed
+from openidds.web.implants.library import library_for
 from openidds.web.implants.models import (
     FluidPathInitial,
     Implant,
@@ -30,6 +30,7 @@ from openidds.web.implants.models import (
     PumpEventKind,
     pump_catalog,
 )
+from openidds.web.implants.signals import pump_timeline_changed
 from openidds.web.implants.twin import effective_events, scenario_for
 from openidds.web.patients.models import Patient
 
@@ -275,25 +276,54 @@ def _event_roles(kind: str) -> frozenset[Role]:
     return EVENT_ROLES.get(kind, PHYSICIAN)
 
 
-def _check_replay(
-    implant: Implant, at: datetime, kind: str, fields: dict[str, Any], exclude: PumpEvent | None
-) -> list[Any]:
-    """Refuse an event the twin cannot replay, or one the dose checks block (hard); return
-    the other findings at the event (soft and info) for the caller to show."""
+def check_new_events(
+    implant: Implant,
+    new: list[dict[str, Any]],
+    *,
+    exclude: PumpEvent | None = None,
+    field_of: Any = None,
+    sequence: int | None = None,
+) -> list[tuple[int, Any]]:
+    """Refuse new events (scenario dicts with ``at`` and ``kind``) the twin cannot replay,
+    or that the dose checks block (hard); return the other findings at them (soft, info and
+    overridden soft) with the position of their new event, judged with the clinic's drug
+    library.
+
+    ``field_of(position, field)`` names the input field of an error at the new event at
+    ``position`` (default: the scenario field itself). ``sequence`` (a correction) puts the
+    new event where the corrected one was among the events at its instant."""
     from openidds.dosing import check
     from openidds.pump import ScenarioError, simulate
 
+    library = library_for(implant.patient.clinic)
     events = [e for e in effective_events(implant) if exclude is None or e.pk != exclude.pk]
-    new = {"at": at.astimezone(UTC), "kind": kind, **fields}
-    until = max([at, *(e.at for e in events)])
-    scenario = scenario_for(implant, until, events=events, extra=[new])
-    index = next(i for i, e in enumerate(scenario["event"]) if e is new)
+    until = max([*(n["at"] for n in new), *(e.at for e in events)])
+    scenario = scenario_for(implant, until, events=events, extra=new)
+    if sequence is not None:
+        # events at one instant replay in record order: the correction takes the place of
+        # the record it corrects (scenario_for puts extras after the records at their instant)
+        order = {id(n): float(sequence) for n in new}
+        existing = iter(e.sequence for e in events if e.at <= until)
+        keyed = [
+            (e["at"], order[id(e)] if id(e) in order else float(next(existing)), e)
+            for e in scenario_for(implant, until, events=events)["event"]
+        ]
+        keyed += [(n["at"], order[id(n)], n) for n in new]
+        keyed.sort(key=lambda item: (item[0], item[1]))
+        scenario["event"] = [e for _at, _seq, e in keyed]
+    ids = {id(n): pos for pos, n in enumerate(new)}
+    index = {i: ids[id(e)] for i, e in enumerate(scenario["event"]) if id(e) in ids}
+
+    def name(pos: int, field: str | None) -> str:
+        if field is None:
+            return NON_FIELD_ERRORS
+        return field_of(pos, field) if field_of is not None else field
+
     try:
         simulate(scenario)
-        findings = check(scenario)
+        findings = check(scenario, library)
     except ScenarioError as exc:
-        field = exc.field or NON_FIELD_ERRORS
-        if exc.event_index is not None and exc.event_index != index:
+        if exc.event_index is not None and exc.event_index not in index:
             raise ValidationError(
                 {
                     NON_FIELD_ERRORS: [
@@ -301,26 +331,44 @@ def _check_replay(
                     ]
                 }
             ) from exc
-        raise ValidationError(
-            {field if exc.event_index == index else NON_FIELD_ERRORS: [str(exc)]}
-        ) from exc
-    at_event = [f for f in findings if f.event_index == index]
-    # Hard findings at the new event, and new hard findings at later events (a back-dated
-    # record can change what a later program delivers); older ones are not this event's.
-    try:
-        before = {_key(f) for f in check(scenario_for(implant, until, events=events))}
-    except ScenarioError:
-        before = set()
+        key = (
+            name(index[exc.event_index], exc.field)
+            if exc.event_index is not None
+            else NON_FIELD_ERRORS
+        )
+        raise ValidationError({key: [str(exc)]}) from exc
+    at_new = [(index[f.event_index], f) for f in findings if f.event_index in index]
+    # Hard findings at the new events, and new hard findings at later events (a back-dated
+    # record can change what a later program delivers); older ones are not these events'.
+    before: set[tuple[Any, ...]] = set()
+    if any(f.severity == "hard" and f.event_index not in index for f in findings):
+        # only then is the timeline without the new events judged (one replay fewer a record)
+        try:
+            before = {_key(f) for f in check(scenario_for(implant, until, events=events), library)}
+        except ScenarioError:
+            before = set()
     hard = [
         f
         for f in findings
-        if f.severity == "hard" and (f.event_index == index or _key(f) not in before)
+        if f.severity == "hard" and (f.event_index in index or _key(f) not in before)
     ]
     if hard:
         raise ValidationError(
             {NON_FIELD_ERRORS: [f"{f.code}: {f.message} (source: {f.source})" for f in hard]}
         )
-    return at_event
+    return at_new
+
+
+def _check_replay(
+    implant: Implant, at: datetime, kind: str, fields: dict[str, Any], exclude: PumpEvent | None
+) -> list[Any]:
+    found = check_new_events(
+        implant,
+        [{"at": at.astimezone(UTC), "kind": kind, **fields}],
+        exclude=exclude,
+        sequence=exclude.sequence if exclude is not None else None,
+    )
+    return [f for _pos, f in found]
 
 
 def _key(finding: Any) -> tuple[Any, ...]:
@@ -356,35 +404,123 @@ def _event_details(event: PumpEvent) -> dict[str, Any]:
 
 @transaction.atomic
 def record_pump_event(
-    *, by: Any, implant: Implant, kind: str, at: datetime, fields: dict[str, Any]
+    *,
+    by: Any,
+    implant: Implant,
+    kind: str,
+    at: datetime,
+    fields: dict[str, Any],
+    prescription: Any = None,
+    discrepancy_acknowledged: bool = False,
 ) -> PumpEvent:
     """Append an event to the implant's timeline (fields in the scenario format).
 
     Fills, PTM requests and MRI scans: physician or nurse; programs, stops, boluses and PTM
-    settings: physician. Refused when the twin cannot replay the timeline with it or the
-    dose checks find a hard problem at it."""
-    require_role(by, implant.patient.clinic, _event_roles(kind))
+    settings: physician (pages and API send these through a signed prescription,
+    ``openidds.web.prescriptions.services.prescribe``). Refused when the twin cannot replay
+    the timeline with it or the dose checks find a hard problem at it.
+
+    A refill whose aspirated volume differs from the twin's expectation by more than the
+    pump's threshold (a ``refill_discrepancy``) is refused unless a physician acknowledged
+    it: only the refill visit (``openidds.web.refills``) passes
+    ``discrepancy_acknowledged=True``, after recording that acknowledgement."""
+    return record_pump_events(
+        by=by,
+        implant=implant,
+        events=[(kind, at, fields)],
+        prescription=prescription,
+        discrepancy_acknowledged=discrepancy_acknowledged,
+    )[0]
+
+
+@transaction.atomic
+def record_pump_events(
+    *,
+    by: Any,
+    implant: Implant,
+    events: list[tuple[str, datetime, dict[str, Any]]],
+    prescription: Any = None,
+    field_of: Any = None,
+    discrepancy_acknowledged: bool = False,
+) -> list[PumpEvent]:
+    """Append several events at once (``(kind, at, fields)``, in this order), judged together
+    as :func:`record_pump_event` judges one: a fill and the program that follows it at a
+    visit are checked as one change. One audit event per record."""
+    if not events:
+        raise ValidationError({NON_FIELD_ERRORS: ["no event to record"]})
+    for kind, _at, _fields in events:
+        require_role(by, implant.patient.clinic, _event_roles(kind))
     locked = Implant.objects.select_for_update().get(pk=implant.pk)
-    when, fields = _validate_event(locked, kind, at, fields)
     if locked.status != ImplantStatus.ACTIVE and locked.ended_at is None:
         raise ValidationError({NON_FIELD_ERRORS: ["this implant is not active"]})
-    findings = _check_replay(locked, when, kind, fields, exclude=None)
-    sequence = (PumpEvent.objects.filter(implant=locked).aggregate(m=Max("sequence"))["m"] or 0) + 1
-    event = PumpEvent(
-        implant=locked, kind=kind, at=when, fields=fields, sequence=sequence, recorded_by=by
-    )
-    event.save()
-    record(
-        by=by,
-        action=Action.PUMP_EVENT_RECORDED,
-        clinic=locked.patient.clinic,
-        patient=locked.patient,
-        obj=event,
-        details={**_event_details(event), "findings": [_finding(f) for f in findings]},
-    )
-    event.findings = findings  # type: ignore[attr-defined]
-    pump_timeline_changed.send(sender=Implant, implant=event.implant)
-    return event
+    valid: list[tuple[str, datetime, dict[str, Any]]] = []
+    for pos, (kind, at, fields) in enumerate(events):
+        try:
+            when, clean = _validate_event(locked, kind, at, fields)
+        except ValidationError as exc:
+            if len(events) == 1 or field_of is None:
+                raise
+            raise ValidationError(
+                {field_of(pos, f): m for f, m in exc.message_dict.items()}
+            ) from exc
+        valid.append((kind, when, clean))
+    new = [{"at": when.astimezone(UTC), "kind": kind, **clean} for kind, when, clean in valid]
+    findings = check_new_events(locked, new, field_of=field_of)
+    if not discrepancy_acknowledged:
+        _refuse_unacknowledged_discrepancy([f for _pos, f in findings])
+    sequence = PumpEvent.objects.filter(implant=locked).aggregate(m=Max("sequence"))["m"] or 0
+    saved: list[PumpEvent] = []
+    for pos, (kind, when, clean) in enumerate(valid):
+        sequence += 1
+        event = PumpEvent(
+            implant=locked,
+            kind=kind,
+            at=when,
+            fields=clean,
+            sequence=sequence,
+            recorded_by=by,
+            prescription=prescription,
+        )
+        event.save()
+        mine = [f for p, f in findings if p == pos]
+        record(
+            by=by,
+            action=Action.PUMP_EVENT_RECORDED,
+            clinic=locked.patient.clinic,
+            patient=locked.patient,
+            obj=event,
+            details={
+                **_event_details(event),
+                "findings": [_finding(f) for f in mine],
+                **({"prescription": prescription.pk} if prescription is not None else {}),
+            },
+        )
+        event.findings = mine  # type: ignore[attr-defined]
+        saved.append(event)
+    pump_timeline_changed.send(sender=Implant, implant=locked)
+    return saved
+
+
+def _refuse_unacknowledged_discrepancy(findings: list[Any]) -> None:
+    """A refill discrepancy over the threshold needs a physician's acknowledgement, which
+    only a refill visit records: a fill that shows one is refused anywhere else."""
+    for finding in findings:
+        if finding.code == "refill_discrepancy":
+            raise ValidationError(
+                {
+                    "aspirated_ml": [
+                        f"{finding.message} Do not fill: record this refill through a refill "
+                        "visit, where a physician must acknowledge the discrepancy first."
+                    ]
+                }
+            )
+
+
+def _acknowledged(event: PumpEvent) -> bool:
+    """Whether a refill visit recorded this fill after a physician's acknowledgement."""
+    from openidds.web.refills.models import DiscrepancyAcknowledgement
+
+    return DiscrepancyAcknowledgement.objects.filter(visit__fill_event=event).exists()
 
 
 def _finding(finding: Any) -> dict[str, Any]:
@@ -421,6 +557,8 @@ def correct_pump_event(
     findings = (
         [] if void else _check_replay(implant, when, original.kind, new_fields, exclude=original)
     )
+    if not void and original.kind == PumpEventKind.FILL and not _acknowledged(original):
+        _refuse_unacknowledged_discrepancy(findings)
     correction = PumpEvent(
         implant=implant,
         kind=original.kind,
@@ -457,9 +595,11 @@ __all__ = [
     "PermissionDenied",
     "ValidationError",
     "active_implant",
+    "check_new_events",
     "correct_pump_event",
     "explant",
     "list_implants",
     "record_implant",
     "record_pump_event",
+    "record_pump_events",
 ]

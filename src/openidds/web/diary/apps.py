@@ -9,3 +9,8 @@ class DiaryConfig(AppConfig):
     name = "openidds.web.diary"
     label = "diary"
     verbose_name = "Diary and recovery"
+
+    def ready(self) -> None:
+        from openidds.web.diary.worklist import register_sections
+
+        register_sections()

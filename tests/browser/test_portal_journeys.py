@@ -22,38 +22,6 @@ PHONE = {"width": 360, "height": 780}
 _TRIGGERS: list[str] = []
 
 
-@pytest.fixture
-def audit_triggers(transactional_db: None) -> Any:
-    """Overrides conftest.py's fixture of the same name, which still reads trigger SQL
-    from the audit migration's old module constants (gone since the shared append-only
-    helper): every append-only trigger (audit events, pump events, ...) is live during the
-    test and dropped just before the flush, read back from the database itself."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-                "AND (name LIKE '%no_update' OR name LIKE '%no_delete')"
-            )
-            rows = cursor.fetchall()
-            if rows and not _TRIGGERS:
-                _TRIGGERS.extend(sql for _, sql in rows)
-            if not rows:
-                for sql in _TRIGGERS:
-                    cursor.execute(sql)
-        else:
-            pytest.skip("the portal journeys run on SQLite (as the browser suite does)")
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' "
-            "AND (name LIKE '%no_update' OR name LIKE '%no_delete')"
-        )
-        for (name,) in cursor.fetchall():
-            cursor.execute(f"DROP TRIGGER IF EXISTS {name};")
-
-
 PORTAL_PASSWORD = "a long portal passphrase 42"
 
 

@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.hashers import get_hasher
 from django.test import Client
-from web_helpers import PASSWORD
+from web_helpers import PASSWORD, make_user
 
 from openidds.web.accounts.models import Role, User
 from openidds.web.audit.models import Action, AuditEvent
@@ -33,7 +33,8 @@ def test_login_is_audited_with_the_address(users):
     nurse = users[Role.NURSE]
     response = _login(Client(), nurse.username, PASSWORD, REMOTE_ADDR="10.1.2.3")
     assert response.status_code == 302
-    assert response["Location"] == "/"
+    # A nurse of one clinic lands on its worklist.
+    assert response["Location"] == "/clinics/own/worklist/"
     event = AuditEvent.objects.get(action=Action.LOGIN)
     assert event.actor == nurse
     assert event.ip_address == "10.1.2.3"
@@ -111,3 +112,31 @@ def test_session_expires():
     assert settings.SESSION_COOKIE_AGE == 8 * 60 * 60
     assert settings.SESSION_EXPIRE_AT_BROWSER_CLOSE is True
     assert settings.SESSION_COOKIE_HTTPONLY is True
+
+
+def test_each_role_lands_where_it_works(clinic, users):
+    """Nurses and physicians of one clinic: the worklist; patients and caregivers: the
+    portal; a clinic admin (or anyone in several clinics): the home page; ?next= wins."""
+    from openidds.web.accounts.models import Clinic, Membership
+
+    expected = {
+        Role.NURSE: "/clinics/own/worklist/",
+        Role.PHYSICIAN: "/clinics/own/worklist/",
+        Role.PATIENT: "/portal/",
+        Role.CAREGIVER: "/portal/",
+        Role.CLINIC_ADMIN: "/",
+    }
+    for role, location in expected.items():
+        user = users.get(role) or make_user(f"own-{role.value}", clinic, role)
+        response = _login(Client(), user.username, PASSWORD)
+        assert response["Location"] == location, role
+    nurse = users[Role.NURSE]
+    second = Clinic.objects.create(name="Second", slug="second")
+    Membership.objects.create(user=nurse, clinic=second, role=Role.NURSE)
+    assert _login(Client(), nurse.username, PASSWORD)["Location"] == "/"
+    client = Client()
+    response = client.post(
+        "/accounts/login/?next=/clinics/own/patients/",
+        {"username": nurse.username, "password": PASSWORD},
+    )
+    assert response["Location"] == "/clinics/own/patients/"

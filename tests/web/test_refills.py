@@ -21,6 +21,7 @@ from web_helpers import make_user, patient_fields
 
 from openidds.web.accounts.models import Role
 from openidds.web.audit.models import Action, AuditEvent
+from openidds.web.implants import services as implant_services
 from openidds.web.implants.models import PumpEvent
 from openidds.web.patients.models import Patient
 from openidds.web.refills import services
@@ -524,3 +525,58 @@ def test_property_whatever_a_nurse_does_nothing_is_filled_while_awaiting(
             raise _RollbackError
     except _RollbackError:
         pass
+
+
+# -- no way around the visit: a discrepant fill recorded anywhere else is refused ------------
+
+
+@pytest.mark.parametrize("who", ["nurse", "physician"])
+@pytest.mark.parametrize("override", [False, True])
+def test_a_discrepant_refill_outside_a_visit_is_refused(
+    who, override, nurse, physician, patient, implant
+):
+    """3.0 mL aspirated where the twin expects 5.0 mL: −2.0 mL, over the 1 mL threshold.
+    Recorded straight as a fill (the chart's form, the API), even by a physician and even
+    with a hand-written override, it is refused and nothing is written."""
+    user = {"nurse": nurse, "physician": physician}[who]
+    fields = {"aspirated_ml": 3.0, "volume_ml": 17, "drugs": {"morphine": "10 mg/mL"}}
+    if override:
+        fields["override"] = [{"code": "refill_discrepancy", "reason": "I say it is fine"}]
+    before = (PumpEvent.objects.count(), AuditEvent.objects.count())
+    with pytest.raises(ValidationError) as exc:
+        implant_services.record_pump_event(
+            by=user, implant=implant, kind="fill", at=AT, fields=fields
+        )
+    assert "refill visit" in exc.value.message_dict["aspirated_ml"][0]
+    assert (PumpEvent.objects.count(), AuditEvent.objects.count()) == before
+
+
+def test_a_refill_within_the_threshold_outside_a_visit_is_recorded(nurse, patient, implant):
+    """4.5 mL aspirated where 5.0 mL were expected: −0.5 mL, within 1 mL."""
+    event = implant_services.record_pump_event(
+        by=nurse,
+        implant=implant,
+        kind="fill",
+        at=AT,
+        fields={"aspirated_ml": 4.5, "volume_ml": 15, "drugs": {"morphine": "10 mg/mL"}},
+    )
+    assert event.fields["aspirated_ml"] == 4.5
+
+
+def test_a_correction_cannot_bring_in_an_unacknowledged_discrepancy(nurse, patient, implant):
+    event = implant_services.record_pump_event(
+        by=nurse,
+        implant=implant,
+        kind="fill",
+        at=AT,
+        fields={"aspirated_ml": 4.5, "volume_ml": 15, "drugs": {"morphine": "10 mg/mL"}},
+    )
+    with pytest.raises(ValidationError) as exc:
+        implant_services.correct_pump_event(
+            by=nurse,
+            event=event,
+            reason="misread the syringe",
+            fields={"aspirated_ml": 2.5, "volume_ml": 15, "drugs": {"morphine": "10 mg/mL"}},
+        )
+    assert "refill visit" in exc.value.message_dict["aspirated_ml"][0]
+    assert not PumpEvent.objects.filter(supersedes=event).exists()

@@ -39,8 +39,12 @@ class _Pdf(FPDF):
 
     def __init__(self, *, condensed: bool, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        stem = "DejaVuSansCondensed" if condensed else "DejaVuSans"
-        regular, bold = _find_font(f"{stem}.ttf"), _find_font(f"{stem}-Bold.ttf")
+        stems = ["DejaVuSansCondensed", "DejaVuSans"] if condensed else ["DejaVuSans"]
+        regular = bold = None
+        for stem in stems:  # the condensed cut is in fonts-dejavu-extra, the normal in -core
+            regular, bold = _find_font(f"{stem}.ttf"), _find_font(f"{stem}-Bold.ttf")
+            if regular is not None and bold is not None:
+                break
         self.unicode = regular is not None and bold is not None
         if self.unicode:
             assert regular is not None and bold is not None
@@ -132,7 +136,9 @@ def _fits(pdf: _Pdf, lines: Iterable[tuple[str, bool]], size: float, width: floa
     line_h = size * 0.3528 * 1.18
     for text, bold in lines:
         pdf.use(size, bold)
-        rows = pdf.multi_cell(width, line_h, pdf.text_of(text), dry_run=True, output="LINES")
+        rows = pdf.multi_cell(
+            width, line_h, pdf.text_of(text), align="L", dry_run=True, output="LINES"
+        )
         assert isinstance(rows, list)
         height += line_h * len(rows)
     return height
@@ -150,7 +156,7 @@ def _card_page(pdf: _Pdf, lines: list[tuple[str, bool]]) -> None:
     for text, bold in lines:
         pdf.use(size, bold)
         pdf.set_x(CARD_MARGIN_MM)
-        pdf.multi_cell(width, line_h, pdf.text_of(text), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(width, line_h, pdf.text_of(text), align="L", new_x="LMARGIN", new_y="NEXT")
     # A thin frame to cut along.
     pdf.set_draw_color(150, 150, 150)
     pdf.set_line_width(0.2)
@@ -181,11 +187,13 @@ def summary_pdf(summary: PumpSummary) -> bytes:
     def heading(text: str) -> None:
         pdf.ln(2)
         pdf.use(12, True)
-        pdf.multi_cell(width, 6, pdf.text_of(text), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(width, 6, pdf.text_of(text), align="L", new_x="LMARGIN", new_y="NEXT")
 
     def para(text: str, size: float = 10, bold: bool = False) -> None:
         pdf.use(size, bold)
-        pdf.multi_cell(width, size * 0.45, pdf.text_of(text), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(
+            width, size * 0.45, pdf.text_of(text), align="L", new_x="LMARGIN", new_y="NEXT"
+        )
 
     def ensure(room_mm: float) -> None:
         if pdf.get_y() + room_mm > pdf.h - 18:

@@ -128,32 +128,28 @@ def refill_order_for(implant: Implant, at: datetime | None = None) -> Order | No
     (``openidds.web.prescriptions.services.refill_order``) when there is one, else the last
     fill's drugs (volume: capacity minus what is left). None: nothing was ever filled, so
     there is nothing to refill."""
-    try:
-        from openidds.web.prescriptions import services as prescriptions
-    except ImportError:  # pragma: no cover - the prescriptions app is part of the site
-        prescriptions = None  # type: ignore[assignment]
-    refill_order = getattr(prescriptions, "refill_order", None)
-    if refill_order is not None:
-        ordered = refill_order(implant)
-        if (
-            ordered is not None
-            and _attr(ordered, "source") == OrderSource.PRESCRIPTION
-            and _attr(ordered, "drugs")
-        ):
-            drugs = {
-                str(d): (c if isinstance(c, str) else f"{float(c):g} mg/mL")
-                for d, c in dict(_attr(ordered, "drugs")).items()
-            }
-            volume = _attr(ordered, "volume_ml")
-            stability = _attr(ordered, "stability_days")
-            reference = _attr(ordered, "reference") or ""
-            return Order(
-                drugs=drugs,
-                volume_ml=None if volume is None else Decimal(str(volume)),
-                stability_days=None if stability is None else float(stability),
-                source=OrderSource.PRESCRIPTION,
-                reference=str(reference),
-            )
+    from openidds.web.prescriptions.services import refill_order
+
+    ordered = refill_order(implant)
+    if (
+        ordered is not None
+        and _attr(ordered, "source") == OrderSource.PRESCRIPTION
+        and _attr(ordered, "drugs")
+    ):
+        drugs = {
+            str(d): (c if isinstance(c, str) else f"{float(c):g} mg/mL")
+            for d, c in dict(_attr(ordered, "drugs")).items()
+        }
+        volume = _attr(ordered, "volume_ml")
+        stability = _attr(ordered, "stability_days")
+        reference = _attr(ordered, "reference") or ""
+        return Order(
+            drugs=drugs,
+            volume_ml=None if volume is None else Decimal(str(volume)),
+            stability_days=None if stability is None else float(stability),
+            source=OrderSource.PRESCRIPTION,
+            reference=str(reference),
+        )
     # No prescription with a fill: the last fill's drugs, the reservoir filled up.
     last = _last_fill(implant, at)
     if last is None:
@@ -768,7 +764,12 @@ def complete_refill(
                 }
             )
     event = record_pump_event(
-        by=by, implant=locked.implant, kind=PumpEventKind.FILL, at=locked.at, fields=fields
+        by=by,
+        implant=locked.implant,
+        kind=PumpEventKind.FILL,
+        at=locked.at,
+        fields=fields,
+        discrepancy_acknowledged=ack is not None,
     )
     state = pump_state(locked.implant, locked.at)
     now = timezone.now()

@@ -12,6 +12,7 @@ from django.test import RequestFactory
 
 from openidds.web.accounts.models import Clinic, Membership, Role
 from openidds.web.audit.models import Action, AuditEvent
+from openidds.web.implants.models import Implant, ImplantStatus, PumpEvent
 from openidds.web.patients.models import Patient
 from openidds.web.settings import database_from_url
 
@@ -24,11 +25,16 @@ def test_demo_is_idempotent_and_its_log_ins_work():
     for name in ("demo-admin", "demo-physician", "demo-nurse", "demo-patient"):
         assert name in text
     assert "openidds-demo" in text
-    assert "60 patients" in text  # says what is not there yet
-    call_command("demo", stdout=io.StringIO())
+    assert "60 demo patients" in text
+    events = PumpEvent.objects.count()
+    again = io.StringIO()
+    call_command("demo", stdout=again)
+    assert "0 patient(s), 0 implant(s) and 0 pump record(s) created now" in again.getvalue()
     assert Clinic.objects.count() == 1
-    assert Patient.objects.count() == 6
-    assert AuditEvent.objects.filter(action=Action.PATIENT_CREATED).count() == 6
+    assert Patient.objects.count() == 60
+    assert PumpEvent.objects.count() == events
+    assert AuditEvent.objects.filter(action=Action.PATIENT_CREATED).count() == 60
+    _demo_is_varied_and_judged_by_the_twin()
     roles = dict(Membership.objects.values_list("user__username", "role"))
     assert roles == {
         "demo-admin": Role.CLINIC_ADMIN,
@@ -52,16 +58,69 @@ def test_demo_is_idempotent_and_its_log_ins_work():
     )
 
 
+def _demo_is_varied_and_judged_by_the_twin():
+    """What the demo promises: every record made through the services (an audit event for
+    each), several pump models and drugs, refills with aspirations and a few discrepancies,
+    dose changes, PTM use, a replaced pump, a pump near ERI, one past EOS, an overdue
+    refill and some due this week; the worklist shows them."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from openidds.pump import simulate
+    from openidds.web.implants.twin import scenario_for
+    from openidds.web.worklists.models import PumpSnapshot
+    from openidds.web.worklists.services import pump_sections
+
+    events = PumpEvent.objects.count()
+    assert AuditEvent.objects.filter(action=Action.PUMP_EVENT_RECORDED).count() == events
+    models = set(Implant.objects.values_list("pump_model", flat=True))
+    assert {"synchromed2-20", "synchromed2-40", "prometra2-40", "isomed-8472-35"} <= models
+    fills = list(PumpEvent.objects.filter(kind="fill"))
+    drugs = {d for f in fills for d in f.fields["drugs"]}
+    assert {"morphine", "hydromorphone", "ziconotide", "baclofen", "bupivacaine"} <= drugs
+    assert "clonidine" in drugs
+    refills = [f for f in fills if "aspirated_ml" in f.fields]
+    assert len(refills) > 10 * 59
+    assert PumpEvent.objects.filter(kind="ptm_request").count() > 20
+    assert PumpEvent.objects.filter(kind="program", fields__mode="flex").exists()
+    assert Implant.objects.filter(status=ImplantStatus.REPLACED).count() == 1
+    assert PumpSnapshot.objects.count() == Implant.objects.filter(status="active").count() == 60
+    discrepancies = 0
+    for implant in Implant.objects.filter(status="active").select_related("patient"):
+        result = simulate(scenario_for(implant, timezone.now()))
+        discrepancies += sum(1 for a in result.alarms if a.kind == "refill_discrepancy")
+        # aspirated = the twin's expected residual + small noise, but for the discrepancies
+        for outcome in result.events:
+            if outcome.discrepancy_ml is not None:
+                assert abs(outcome.discrepancy_ml) < 0.8 or abs(outcome.discrepancy_ml) > 2.5
+    assert 3 <= discrepancies <= 12
+    clinic = Clinic.objects.get(slug="demo")
+    now = timezone.now()
+    sections = {s.key: s.items for s in pump_sections(clinic, now)}
+    assert any(i.mrn == "D-1013" and i.urgent for i in sections["refills"])  # overdue
+    due_this_week = [
+        i for i in sections["refills"] if not i.urgent and i.at and i.at <= now + timedelta(days=7)
+    ]
+    assert {"D-1014", "D-1015", "D-1016"} <= {i.mrn for i in due_this_week}
+    assert any(i.mrn == "D-1010" for i in sections["eri"])
+    assert [i.mrn for i in sections["eos"]] == ["D-1011"]
+
+
 def test_openidds_demo_cli(tmp_path, openidds_cli, monkeypatch):
     monkeypatch.setenv("OPENIDDS_VAR_DIR", str(tmp_path))
     monkeypatch.delenv("DATABASE_URL", raising=False)
+    # the whole demo is loaded in-process above; the command line with 8 of its patients
+    monkeypatch.setenv("OPENIDDS_DEMO_PATIENTS", "8")
     result = openidds_cli("demo")
     assert result.returncode == 0, result.stderr
     assert "demo-physician" in result.stdout
     assert (tmp_path / "openidds.sqlite3").exists()
     again = openidds_cli("demo")
     assert again.returncode == 0, again.stderr
-    assert "0 user(s), 0 patient(s) and 0 implant(s) created now" in again.stdout
+    assert "0 user(s), 0 patient(s), 0 implant(s) and 0 pump record(s) created now" in (
+        again.stdout
+    )
 
 
 def test_database_url_parsing(tmp_path):

@@ -7,3 +7,9 @@ class WorklistsConfig(AppConfig):
     name = "openidds.web.worklists"
     label = "worklists"
     verbose_name = "Worklists"
+
+    def ready(self) -> None:
+        from openidds.web.implants.signals import pump_timeline_changed
+        from openidds.web.worklists.snapshots import on_timeline_changed
+
+        pump_timeline_changed.connect(on_timeline_changed, dispatch_uid="worklists.pump_snapshot")

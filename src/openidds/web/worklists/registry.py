@@ -33,6 +33,8 @@ class WorklistItem:
     urgent: bool
     #: the page where it is acted on
     url: str
+    #: the patient's time zone (IANA) to show ``at`` in; empty: the worklist looks it up
+    time_zone: str = ""
 
 
 Provider = Callable[[Clinic, datetime], list[WorklistItem]]

@@ -268,3 +268,61 @@ def test_a_nul_character_in_a_path_parameter_is_a_422_on_a_database_error(rf: An
     request.resolver_match = ResolverMatch(lambda r: None, (), {"clinic": "ab"})
     with pytest.raises(DataError):
         _data_error(request, DataError("value too long"))
+
+
+# 3. An integer beyond 64 bits (found by schemathesis in a path id): SQLite raised
+#    OverflowError, PostgreSQL a DataError, both a 500. Now a 422 naming the field.
+
+RANGE = "is out of range (an integer must lie between -9223372036854775808 and 9223372036854775807)"
+
+
+def test_a_path_id_beyond_64_bits_is_never_a_server_error(physician: dict[str, Any]) -> None:
+    """Not found (the database compares it) or refused by name: documented JSON either way."""
+    client = _client(physician)
+    for path in (f"/api/v1/patients/{2**80}", f"/api/v1/patients/{2**80}/implants"):
+        response = client.get(path)
+        assert response.status_code in {404, 422}, response.content
+        assert "detail" in response.json()
+    response = client.post(
+        f"/api/v1/patients/{2**80}/prescriptions/preview",
+        "{}",
+        content_type="application/json",
+        headers=physician["headers"],
+    )
+    assert response.status_code in {404, 422}, response.content
+    # the largest id that fits is simply not found
+    assert client.get(f"/api/v1/patients/{2**63 - 1}").status_code == 404
+
+
+def test_a_body_integer_beyond_64_bits_is_a_422_naming_it(physician: dict[str, Any]) -> None:
+    before = Patient.objects.count()
+    body = {**_new_patient("N-2"), "extra": {"count": -(2**70)}}
+    response = _client(physician).post(
+        "/api/v1/patients",
+        json.dumps(body),
+        content_type="application/json",
+        headers=physician["headers"],
+    )
+    assert response.status_code == 422
+    assert response.json() == {"detail": [{"field": "extra.count", "message": RANGE}]}
+    assert Patient.objects.count() == before
+
+
+def test_a_path_id_beyond_64_bits_on_a_database_error_is_a_422(rf: Any) -> None:
+    """PostgreSQL's refusal (DataError) and SQLite's (OverflowError) of a huge path id."""
+    from django.db import DataError
+    from django.urls import ResolverMatch
+
+    from openidds.web.api import _data_error, _overflow
+
+    request = rf.get("/api/v1/patients/99999999999999999999999")
+    request.resolver_match = ResolverMatch(
+        lambda r: None, (), {"patient_id": "99999999999999999999999"}
+    )
+    for handler, exc in ((_data_error, DataError("bigint out of range")), (_overflow, None)):
+        response = handler(request, exc or OverflowError("Python int too large"))
+        assert response.status_code == 422
+        assert json.loads(response.content)["detail"][0]["field"] == "patient_id"
+    request.resolver_match = ResolverMatch(lambda r: None, (), {"patient_id": "12"})
+    with pytest.raises(OverflowError):
+        _overflow(request, OverflowError("something else"))

@@ -26,7 +26,15 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import SessionAuth
 
 from openidds.web.accounts.roles import require_role
-from openidds.web.api_common import ERRORS, NUL_MESSAGE, RefusingParser, clinic_for, nul_fields
+from openidds.web.api_common import (
+    ERRORS,
+    NUL_MESSAGE,
+    RANGE_MESSAGE,
+    RefusingParser,
+    clinic_for,
+    nul_fields,
+    out_of_range_fields,
+)
 from openidds.web.implants import services as implant_services
 from openidds.web.implants.models import FluidPathInitial, Implant, ImplantStatus
 from openidds.web.patients import services
@@ -318,13 +326,25 @@ def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 
 @api.exception_handler(DataError)
 def _data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
-    """Last line for a NUL character the parser cannot see (a path parameter): PostgreSQL
-    refuses it as a DataError; answer 422 naming the field. Anything else stays a 500."""
-    kwargs = request.resolver_match.kwargs if request.resolver_match else {}
-    fields = nul_fields(dict(kwargs))
-    if not fields:
+    """Last line for what the parser cannot see (a path parameter): a NUL character or an
+    integer beyond 64 bits, which PostgreSQL refuses as a DataError; answer 422 naming the
+    field. Anything else stays a 500."""
+    return _path_error(request, exc)
+
+
+@api.exception_handler(OverflowError)
+def _overflow(request: HttpRequest, exc: OverflowError) -> HttpResponse:
+    """SQLite's refusal of an integer beyond 64 bits in a path parameter: 422 naming it."""
+    return _path_error(request, exc)
+
+
+def _path_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    kwargs = dict(request.resolver_match.kwargs) if request.resolver_match else {}
+    errors = {f: [NUL_MESSAGE] for f in nul_fields(kwargs)}
+    errors |= {f: [RANGE_MESSAGE] for f in out_of_range_fields(kwargs)}
+    if not errors:
         raise exc
-    return _validation_error(request, ValidationError({f: [NUL_MESSAGE] for f in fields}))
+    return _validation_error(request, ValidationError(errors))
 
 
 @api.exception_handler(PermissionDenied)

@@ -89,6 +89,43 @@ def _refuse_nul(data: Any) -> None:
     fields = nul_fields(data)
     if fields:
         raise ValidationError({name or "__all__": [NUL_MESSAGE] for name in fields})
+    _refuse_out_of_range(data)
+
+
+# -- an integer the database cannot hold -----------------------------------------------------
+
+#: The databases' 64-bit signed integer (SQLite INTEGER, PostgreSQL bigint).
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+RANGE_MESSAGE = f"is out of range (an integer must lie between {INT_MIN} and {INT_MAX})"
+
+
+def _range_paths(value: Any, path: str) -> Iterator[str]:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not INT_MIN <= value <= INT_MAX:
+            yield path
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("+-").isdigit() and len(text) > 18 and not INT_MIN <= int(text) <= INT_MAX:
+            yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _range_paths(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _range_paths(item, f"{path}.{index}" if path else str(index))
+
+
+def out_of_range_fields(data: Any) -> list[str]:
+    """The fields whose integer (or integer text, e.g. a path id) no database column holds."""
+    return sorted(set(_range_paths(data, "")))
+
+
+def _refuse_out_of_range(data: Any) -> None:
+    fields = out_of_range_fields(data)
+    if fields:
+        raise ValidationError({name or "__all__": [RANGE_MESSAGE] for name in fields})
 
 
 class RefusingParser(Parser):

@@ -23,6 +23,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _run_worker() -> None:
+    """The real worker, once over the queue. It closes the database connection after each
+    task (as a long-running worker must), so its tests are transactional: inside the
+    wrapping transaction of a plain test, PostgreSQL's connection would be gone."""
     call_command("db_worker", "--batch", "--no-startup-delay", "--no-reload", verbosity=0)
 
 
@@ -40,6 +43,7 @@ def booked(patient, physician, nurse):
     return appointment, user
 
 
+@pytest.mark.usefixtures("_triggers_off_for_flush")  # the worker closes connections
 def test_the_queue_sends_the_7_day_reminder_once(booked, client):
     appointment, user = booked
     mail.outbox.clear()
@@ -75,6 +79,7 @@ def test_the_queue_sends_the_7_day_reminder_once(booked, client):
     assert DBTaskResult.objects.count() == 1
 
 
+@pytest.mark.usefixtures("_triggers_off_for_flush")  # the worker closes connections
 def test_a_task_enqueued_twice_sends_once(booked):
     appointment, _ = booked
     mail.outbox.clear()
@@ -88,6 +93,7 @@ def test_a_task_enqueued_twice_sends_once(booked):
     assert RefillReminder.objects.filter(appointment=appointment).count() == 1
 
 
+@pytest.mark.usefixtures("_triggers_off_for_flush")  # the worker closes connections
 def test_the_1_day_reminder_and_a_cancelled_appointment(patient, physician, nurse):
     implant_with_morphine(patient, physician)
     portal_user(patient, nurse, "anna", email="anna@example.org")

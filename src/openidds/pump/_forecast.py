@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -103,13 +104,18 @@ def compute_forecast(
             eos_instant = clock.instant(eos_at)
         elif battery_left_days is not None:
             k = battery.days_per_ml
-            if program is None:
-                flow: Iterator[tuple[float, float]] = iter([(float("inf"), 1.0)])
+            if program is not None and program.is_flex:
+                t_eri = _flex_battery_crossing(
+                    clock, program, t_end, battery_left_days, k, stall_until, horizon
+                )
             else:
-                flow = scaled(program.cursor(clock, t_end).segments(), k, 1.0)
-                if stall_until is not None and stall_until > t_end:
-                    flow = delayed(flow, stall_until, 1.0)
-            t_eri = crossing_time(t_end, battery_left_days, flow, horizon)
+                if program is None:
+                    flow: Iterator[tuple[float, float]] = iter([(float("inf"), 1.0)])
+                else:
+                    flow = scaled(program.cursor(clock, t_end).segments(), k, 1.0)
+                    if stall_until is not None and stall_until > t_end:
+                        flow = delayed(flow, stall_until, 1.0)
+                t_eri = crossing_time(t_end, battery_left_days, flow, horizon)
             if t_eri is not None:
                 eri = clock.instant(t_eri)
                 t_eos = t_eri + battery.eos_after_eri_days
@@ -122,3 +128,50 @@ def compute_forecast(
         eos=eos_instant,
         ptm_ml_per_day=ptm_volume_ml_per_day,
     )
+
+
+def _flex_battery_crossing(
+    clock: Clock,
+    program: BasalProgram,
+    t0: float,
+    budget_days: float,
+    days_per_ml: float,
+    stall_until: float | None,
+    horizon: float,
+) -> float | None:
+    """When the battery budget runs out under a flex program: each day costs one day plus
+    ``days_per_ml`` per mL pumped (while stalled, one day a day).
+
+    Walking a flex program piece by piece up to the ERI, years ahead, cost a replay most of
+    its time; this is the fleet forecast's closed form over whole cycles, exact across DST
+    on the pump's clock (``openidds.pump.fleet``), applied to the rates × ``days_per_ml`` + 1.
+    """
+    from .fleet import FleetPrograms, fleet_forecast
+
+    if budget_days <= 0:
+        return t0
+    start = t0
+    if stall_until is not None and stall_until > t0:
+        stalled = stall_until - t0
+        if budget_days <= stalled:
+            result = t0 + budget_days
+            return result if result <= horizon else None
+        budget_days -= stalled
+        start = stall_until
+    if start >= horizon:
+        return None
+    forecast = fleet_forecast(
+        clock.instant(start),
+        [budget_days],
+        [0.0],
+        FleetPrograms.from_programs([program]),
+        clock.tz.key,
+        factor=days_per_ml,
+        add_ml_per_day=1.0,
+        horizon_days=horizon - start,
+    )
+    days = float(forecast.empty_days[0])
+    if not math.isfinite(days):
+        return None
+    result = start + days
+    return result if result <= horizon else None

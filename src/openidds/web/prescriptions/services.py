@@ -377,8 +377,13 @@ def _evaluate(
     changes: list[Change],
     library: Any,
     overrides: dict[int, list[dict[str, str]]] | None = None,
+    *,
+    with_forecast: bool = True,
 ) -> Preview:
-    """Replay and check the implant's records with the changes (nothing is written)."""
+    """Replay and check the implant's records with the changes (nothing is written).
+
+    ``with_forecast=False`` leaves out the 14-day forecast (two more replays), which only
+    the preview shows; signing judges the same findings without it."""
     from openidds.dosing import check, replay
     from openidds.pump import ScenarioError
 
@@ -419,10 +424,13 @@ def _evaluate(
     after = summarize(after_result, library)
     days = forecast_days()
     end = start + timedelta(days=days)
-    current = forecast_series(replay(scenario_for(implant, end, events=events)), start, days)
-    proposed = forecast_series(
-        replay(scenario_for(implant, end, events=events, extra=new)), start, days
-    )
+    current: dict[str, Any] | None = None
+    proposed: dict[str, Any] | None = None
+    if with_forecast:
+        current = forecast_series(replay(scenario_for(implant, end, events=events)), start, days)
+        proposed = forecast_series(
+            replay(scenario_for(implant, end, events=events, extra=new)), start, days
+        )
     positions: dict[str, list[int]] = {}
     for f in mine:
         if f["severity"] == "soft" and f["change"] is not None:
@@ -509,7 +517,7 @@ def prescribe(
     library = library_for(patient.clinic)
     parsed = parse_changes(implant, changes)
     reasons = reasons if isinstance(reasons, dict) else {}
-    first = _evaluate(implant, parsed, library)
+    first = _evaluate(implant, parsed, library, with_forecast=False)
     errors: dict[str, list[str]] = {}
     for f in first.hard:
         errors.setdefault(NON_FIELD_ERRORS, []).append(
@@ -552,13 +560,18 @@ def _sign(
     implant = Implant.objects.select_for_update().get(pk=implant.pk)
     library = library_for(patient.clinic)
     # Judged again under the lock: the records may have changed since the caller looked.
-    first = _evaluate(implant, parse_changes(implant, [c.as_json() for c in changes]), library)
+    first = _evaluate(
+        implant,
+        parse_changes(implant, [c.as_json() for c in changes]),
+        library,
+        with_forecast=False,
+    )
     overrides: dict[int, list[dict[str, str]]] = {}
     for code, positions in first.positions.items():
         for pos in positions:
             if code in reasons:
                 overrides.setdefault(pos, []).append({"code": code, "reason": reasons[code]})
-    final = _evaluate(implant, changes, library, overrides)
+    final = _evaluate(implant, changes, library, overrides, with_forecast=False)
     if final.hard:
         raise ValidationError(
             {NON_FIELD_ERRORS: [f"hard finding {f['code']}: {f['message']}" for f in final.hard]}

@@ -42,6 +42,7 @@ def test_demo_is_idempotent_and_its_log_ins_work():
         "demo-nurse": Role.NURSE,
         "demo-patient": Role.PATIENT,
     }
+    _demo_shows_prescriptions_refill_visits_and_the_portal()
     request = RequestFactory().post("/accounts/login/")
     assert authenticate(request, username="demo-nurse", password="openidds-demo") is not None
     # A locked-out demo user is unlocked by the next `demo`.
@@ -105,6 +106,80 @@ def _demo_is_varied_and_judged_by_the_twin():
     assert {"D-1014", "D-1015", "D-1016"} <= {i.mrn for i in due_this_week}
     assert any(i.mrn == "D-1010" for i in sections["eri"])
     assert [i.mrn for i in sections["eos"]] == ["D-1011"]
+
+
+def _demo_shows_prescriptions_refill_visits_and_the_portal():
+    """Every dose change is a signed prescription that verifies, every refill a completed
+    refill visit; demo-patient opens Anna Becker's portal (the dose in words, her diary,
+    plan, question and story); the worklist has an open red flag."""
+    from django.test import Client
+    from django.utils import timezone
+
+    from openidds.web.community.models import Question, Story
+    from openidds.web.diary.models import CheckIn, DiaryEntry, PainPlan, Questionnaire
+    from openidds.web.diary.worklist import red_flag_items
+    from openidds.web.portal.models import ClinicContact, PortalAccount, RefillAppointment
+    from openidds.web.prescriptions.models import Prescription
+    from openidds.web.prescriptions.services import verify_history
+    from openidds.web.refills.models import RefillVisit, VisitStatus
+
+    changes = PumpEvent.objects.filter(kind__in=["program", "priming_bolus", "ptm_settings"])
+    assert changes.count() > 300
+    assert not changes.filter(prescription__isnull=True).exists()  # all prescribed
+    first_fills = PumpEvent.objects.filter(kind="fill").exclude(fields__has_key="aspirated_ml")
+    assert first_fills.count() == Implant.objects.count() == 61
+    assert not first_fills.filter(prescription__isnull=True).exists()
+    prescriptions = Prescription.objects.all()
+    assert prescriptions.count() > 61 + 200
+    # soft findings were accepted with a written reason
+    assert prescriptions.exclude(reasons={}).exists()
+    for patient in Patient.objects.filter(mrn__in=["D-1001", "D-1002", "D-1006", "D-1012"]):
+        checked = verify_history(patient)
+        assert checked, patient.mrn
+        assert all(v.ok for v in checked.values()), patient.mrn
+    refills = PumpEvent.objects.filter(kind="fill", fields__has_key="aspirated_ml")
+    visits = RefillVisit.objects.filter(status=VisitStatus.COMPLETED)
+    assert visits.count() == refills.count() > 10 * 59
+    assert set(visits.values_list("fill_event_id", flat=True)) == set(
+        refills.values_list("pk", flat=True)
+    )
+    assert visits.filter(acknowledgements__isnull=False).count() >= 3  # the discrepancies
+    assert not RefillVisit.objects.exclude(status=VisitStatus.COMPLETED).exists()
+
+    anna = Patient.objects.get(mrn="D-1001")
+    account = PortalAccount.objects.get(user__username="demo-patient", revoked_at__isnull=True)
+    assert account.patient == anna
+    assert account.relation == "patient"
+    assert ClinicContact.objects.get().phone_24h
+    assert RefillAppointment.objects.filter(patient=anna, starts_at__gt=timezone.now()).exists()
+    implanted = Implant.objects.get(patient=anna).implanted_at.date()
+    days = list(DiaryEntry.objects.filter(patient=anna).values_list("day", flat=True))
+    assert min(days) < implanted < max(days)  # a baseline before the implant
+    assert Questionnaire.objects.filter(patient=anna, kind="bpi").count() >= 6
+    assert Questionnaire.objects.filter(patient=anna, kind="odi").count() >= 2
+    assert CheckIn.objects.filter(patient=anna).exclude(red_flags=[]).count() == 2
+    plan = PainPlan.objects.get(patient=anna)
+    assert len(plan.goals) == 2
+    assert Question.objects.filter(patient=anna, status="answered").exists()
+    assert Story.objects.filter(patient=anna, status="published").exists()
+    clinic = Clinic.objects.get(slug="demo")
+    urgent = red_flag_items(clinic, timezone.now())
+    assert [i.mrn for i in urgent] == ["D-1001"]
+
+    client = Client()
+    login = {"username": "demo-patient", "password": "openidds-demo"}
+    assert client.post("/accounts/login/", login).status_code == 302
+    home = client.get("/portal/", follow=True)
+    assert home.status_code == 200
+    assert "Anna Becker" in home.content.decode()
+    pump = client.get(f"/portal/p/{anna.pk}/pump/")
+    assert pump.status_code == 200
+    assert "morphine, 4 mg a day" in pump.content.decode()
+    nurse = Client()
+    login = {"username": "demo-nurse", "password": "openidds-demo"}
+    assert nurse.post("/accounts/login/", login).status_code == 302
+    worklist = nurse.get("/clinics/demo/worklist/").content.decode()
+    assert "Anna Becker" in worklist
 
 
 def test_openidds_demo_cli(tmp_path, openidds_cli, monkeypatch):

@@ -8,6 +8,7 @@ kept as integer microseconds since the Unix epoch so that comparisons between in
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from ._units import MICROSECONDS_PER_DAY, MICROSECONDS_PER_SECOND
@@ -61,31 +62,39 @@ class Clock:
         """Epoch microseconds at which the wall clock of the pump shows ``day`` ``at``.
 
         A wall time that does not exist (spring forward) maps to the first instant after
-        the gap; one that occurs twice (fall back) to its first occurrence.
+        the gap; one that occurs twice (fall back) to its first occurrence. (A pure function
+        of the zone, the day and the time, cached: every replay of a history asks for the
+        same local midnights and step times again.)
         """
-        naive = datetime.combine(day, at)
-        if self._utc:
-            return epoch_us(naive.replace(tzinfo=UTC))
-        first = naive.replace(tzinfo=self.tz, fold=0)
-        first_us = epoch_us(first.astimezone(UTC))
-        if from_epoch_us(first_us).astimezone(self.tz).replace(tzinfo=None) == naive:
-            # Exists. fold=0 is the first occurrence when ambiguous.
-            return first_us
-        # In a gap: find the transition between the two candidate mappings.
-        other_us = epoch_us(naive.replace(tzinfo=self.tz, fold=1).astimezone(UTC))
-        lo, hi = sorted((first_us, other_us))
-        lo_s, hi_s = lo // MICROSECONDS_PER_SECOND, -(-hi // MICROSECONDS_PER_SECOND)
-        offset_lo = self._offset(lo_s)
-        while hi_s - lo_s > 1:
-            mid = (lo_s + hi_s) // 2
-            if self._offset(mid) == offset_lo:
-                lo_s = mid
-            else:
-                hi_s = mid
-        return hi_s * MICROSECONDS_PER_SECOND
+        return _wall_us(self.tz, day, at)
 
     def wall_days(self, day: date, at: time) -> float:
         return self.days(self.wall_us(day, at))
 
-    def _offset(self, second: int) -> timedelta | None:
-        return (_EPOCH + timedelta(seconds=second)).astimezone(self.tz).utcoffset()
+
+@lru_cache(maxsize=1 << 16)
+def _wall_us(tz: ZoneInfo, day: date, at: time) -> int:
+    naive = datetime.combine(day, at)
+    if tz.key == "UTC":
+        return epoch_us(naive.replace(tzinfo=UTC))
+    first = naive.replace(tzinfo=tz, fold=0)
+    first_us = epoch_us(first.astimezone(UTC))
+    if from_epoch_us(first_us).astimezone(tz).replace(tzinfo=None) == naive:
+        # Exists. fold=0 is the first occurrence when ambiguous.
+        return first_us
+    # In a gap: find the transition between the two candidate mappings.
+    other_us = epoch_us(naive.replace(tzinfo=tz, fold=1).astimezone(UTC))
+    lo, hi = sorted((first_us, other_us))
+    lo_s, hi_s = lo // MICROSECONDS_PER_SECOND, -(-hi // MICROSECONDS_PER_SECOND)
+    offset_lo = _offset(tz, lo_s)
+    while hi_s - lo_s > 1:
+        mid = (lo_s + hi_s) // 2
+        if _offset(tz, mid) == offset_lo:
+            lo_s = mid
+        else:
+            hi_s = mid
+    return hi_s * MICROSECONDS_PER_SECOND
+
+
+def _offset(tz: ZoneInfo, second: int) -> timedelta | None:
+    return (_EPOCH + timedelta(seconds=second)).astimezone(tz).utcoffset()

@@ -378,18 +378,18 @@ def _daily(
     edges = np.clip(np.asarray(bounds, dtype=np.float64), 0.0, end)
     cum_p = np.interp(edges, t, pumped)
     per_drug = [np.interp(edges, t, delivered[:, j]) for j in range(len(drugs))]
-    rows: list[DailyRow] = []
-    for i, day in enumerate(days):
-        rows.append(
-            DailyRow(
-                date=day,
-                pumped_ml=float(cum_p[i + 1] - cum_p[i]),
-                delivered_mg={
-                    drug: float(per_drug[j][i + 1] - per_drug[j][i]) for j, drug in enumerate(drugs)
-                },
-            )
+    # Differences as Python floats in one pass each (the same subtractions, element by
+    # element, as indexing the arrays day by day, without a numpy scalar per value).
+    pumped_per_day: list[float] = np.diff(cum_p).tolist()
+    delivered_per_day: list[list[float]] = [np.diff(c).tolist() for c in per_drug]
+    return [
+        DailyRow(
+            date=day,
+            pumped_ml=pumped_per_day[i],
+            delivered_mg={drug: delivered_per_day[j][i] for j, drug in enumerate(drugs)},
         )
-    return rows
+        for i, day in enumerate(days)
+    ]
 
 
 __all__ = [

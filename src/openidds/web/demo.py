@@ -12,11 +12,15 @@ residual plus a little noise), and only then recorded event by event through
 from __future__ import annotations
 
 import random
+import secrets
 import time as clock
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.db import transaction
 from django.utils import timezone
 
@@ -32,7 +36,7 @@ DEMO_USERS = (
     ("demo-admin", "Dana Admin", Role.CLINIC_ADMIN),
     ("demo-physician", "Dr. Paula Physician", Role.PHYSICIAN),
     ("demo-nurse", "Nina Nurse", Role.NURSE),
-    ("demo-patient", "Pat Patient", Role.PATIENT),
+    ("demo-patient", "Anna Becker", Role.PATIENT),
 )
 DEMO_PATIENTS = (
     {
@@ -636,35 +640,133 @@ def validate_plan(plan: PatientPlan, now: datetime) -> None:
         _settle_aspirations(implant_plan, plan.fields, rng, implant_plan.replaced_at or now)
 
 
+#: The written reasons a physician gives for accepting each soft finding of the dose checks
+#: at a demo dose change (each prescription stores only the ones its findings needed).
+SOFT_REASONS = {
+    "dose_increase_too_large": "Titration per protocol: pain not controlled at the current "
+    "dose; patient reviewed, no sedation or slowed breathing. Nurse to call in 48 h.",
+    "dose_increase_too_soon": "Patient reviewed today: pain uncontrolled since the last "
+    "change, no sedation; increase agreed with the patient and caregiver, review in 1 week.",
+    "starting_dose_above_range": "Starting dose from the screening trial response; patient "
+    "reviewed and observed overnight after the implant.",
+    "daily_dose_above_max": "Dose reached by stepwise titration with good tolerance; "
+    "discussed at the pain team meeting, patient reviewed.",
+    "ptm_daily_dose_above_max": "PTM limits reviewed with the patient: lockout and maximum "
+    "per 24 h as in the trial, which the patient tolerated without sedation.",
+    "concentration_change_without_bridge": "Same drug and concentration as before; the "
+    "change is the residual mixing only, patient reviewed.",
+    "program_not_updated_after_concentration_change": "Program reviewed at the refill; the "
+    "rate is intended as it is.",
+    "refill_beyond_stability": "Next refill booked before the stability date, patient "
+    "informed of the date.",
+    "concentration_above_max": "Concentration chosen to keep refill intervals practical; "
+    "discussed with pharmacy, patient reviewed.",
+}
+#: The physician's written note on a refill discrepancy before the fill goes ahead.
+DISCREPANCY_NOTE = (
+    "Pocket examined, needle position confirmed by aspiration; the pump was interrogated "
+    "and runs as programmed. Proceed with the refill."
+)
+
+
+@contextmanager
+def _clock(instant: datetime) -> Iterator[None]:
+    """The services' clock (``django.utils.timezone.now``) at ``instant``, so that a record
+    of the demo's past is written as on its day: a refill visit started and completed then,
+    a prescription signed then, a diary entry written then (the diary takes entries at most
+    a few days back). The audit events keep the real time of the load."""
+    real = timezone.now
+    timezone.now = lambda: instant
+    try:
+        yield
+    finally:
+        timezone.now = real
+
+
 def _refill_visit(
     patient: Patient, users: dict[Role, User], at: datetime, fields: dict[str, Any]
 ) -> None:
-    """A refill with a discrepancy, through the refill visit: the nurse starts it, confirms
-    the checklist and records the aspirated volume; the physician acknowledges the
-    discrepancy; the nurse completes the fill."""
+    """A refill through the refill visit, as the nurse does it: start, the pocket-fill
+    checklist, the aspirated volume (the discrepancy check runs at once); a discrepancy over
+    the pump's threshold waits for the physician's acknowledgement; then the fill (drug lot
+    and expiry) and the next refill date."""
     from openidds.web.refills import services as refills
     from openidds.web.refills.models import ChecklistItem, VisitStatus
 
     nurse, physician = users[Role.NURSE], users[Role.PHYSICIAN]
-    visit = refills.start_visit(by=nurse, patient=patient, at=at)
-    visit = refills.record_checklist(by=nurse, visit=visit, items=ChecklistItem.values)
-    visit = refills.record_aspiration(by=nurse, visit=visit, aspirated_ml=fields["aspirated_ml"])
-    if visit.status == VisitStatus.AWAITING_ACKNOWLEDGEMENT:
-        refills.acknowledge_discrepancy(
-            by=physician,
-            visit=visit,
-            note="Pocket examined, needle position confirmed by aspiration; the pump was "
-            "interrogated and runs as programmed. Proceed with the refill.",
+    with _clock(at):
+        visit = refills.start_visit(by=nurse, patient=patient, at=at)
+    with _clock(at + timedelta(minutes=2)):
+        visit = refills.record_checklist(by=nurse, visit=visit, items=ChecklistItem.values)
+    with _clock(at + timedelta(minutes=4)):
+        visit = refills.record_aspiration(
+            by=nurse, visit=visit, aspirated_ml=fields["aspirated_ml"]
         )
+    if visit.status == VisitStatus.AWAITING_ACKNOWLEDGEMENT:
+        with _clock(at + timedelta(minutes=6)):
+            refills.acknowledge_discrepancy(by=physician, visit=visit, note=DISCREPANCY_NOTE)
         visit.refresh_from_db()
-    refills.complete_refill(
-        by=nurse,
-        visit=visit,
-        volume_ml=fields["volume_ml"],
-        drugs=fields["drugs"],
-        drug_lot=f"LOT-{at:%y%m%d}",
-        drug_expiry=(at + timedelta(days=365)).date(),
-    )
+    with _clock(at + timedelta(minutes=8)):
+        refills.complete_refill(
+            by=nurse,
+            visit=visit,
+            volume_ml=fields["volume_ml"],
+            drugs=fields["drugs"],
+            drug_lot=f"LOT-{at:%y%m%d}",
+            drug_expiry=(at + timedelta(days=365)).date(),
+        )
+
+
+def _prescribe(
+    patient: Patient, physician: User, changes: list[tuple[datetime, str, dict[str, Any]]]
+) -> None:
+    """The physician's changes of one sitting as one signed prescription: the checks and the
+    twin judge them, each soft finding gets its written reason, the physician
+    re-authenticates with their password."""
+    from openidds.web.prescriptions.services import prescribe
+
+    with _clock(changes[0][0]):
+        prescribe(
+            by=physician,
+            patient=patient,
+            changes=[{"kind": kind, "at": at, "fields": fields} for at, kind, fields in changes],
+            reasons=dict(SOFT_REASONS),
+            password=DEMO_PASSWORD,
+        )
+
+
+#: Changes of a physician within this time of the first one are one prescription.
+SITTING = timedelta(hours=1)
+
+
+def _record_events(
+    plan: ImplantPlan, implant: Implant, patient: Patient, users: dict[Role, User]
+) -> None:
+    """Record one implant's events through the services a clinic uses: the physician's
+    changes (first fill, priming bolus, programs, boluses, PTM settings) as signed
+    prescriptions, the nurse's refills as refill visits, PTM requests as observed events."""
+    pending: list[tuple[datetime, str, dict[str, Any]]] = []
+
+    def flush() -> None:
+        if pending:
+            _prescribe(patient, users[Role.PHYSICIAN], pending)
+            pending.clear()
+
+    # in time order (a PTM's requests were drawn after the visit that enabled it, and may
+    # run past the next visit); events at one instant keep their order
+    for role, at, kind, fields in sorted(plan.events, key=lambda e: e[1]):
+        if kind == "fill" and "aspirated_ml" in fields:
+            flush()
+            _refill_visit(patient, users, at, fields)
+        elif role == Role.NURSE:
+            flush()
+            with _clock(at):
+                record_pump_event(by=users[role], implant=implant, kind=kind, at=at, fields=fields)
+        else:
+            if pending and at - pending[0][0] > SITTING:
+                flush()
+            pending.append((at, kind, fields))
+    flush()
 
 
 def _record_plan(
@@ -685,11 +787,7 @@ def _record_plan(
             fixed_rate_ml_per_day=implant_plan.fixed_rate_ml_per_day,
             replaces=previous,
         )
-        for role, at, kind, fields in implant_plan.events:
-            if kind == "fill" and at in implant_plan.discrepancies:
-                _refill_visit(patient, users, at, fields)
-                continue
-            record_pump_event(by=users[role], implant=implant, kind=kind, at=at, fields=fields)
+        _record_events(implant_plan, implant, patient, users)
         previous = implant
     return len(plan.implants)
 
@@ -705,7 +803,44 @@ class DemoSummary:
 
 
 @transaction.atomic
+class DemoLoadArgon2PasswordHasher(Argon2PasswordHasher):
+    """Only while the demo loads: argon2 at its lowest cost, for the public demo password.
+
+    Every demo dose change is a signed prescription that re-authenticates the physician;
+    at the real cost (about 0.12 s a check) the ~370 signatures took 45 s of the load. The
+    demo users' passwords are stored with the normal hasher when the load ends."""
+
+    time_cost = 1
+    memory_cost = 8
+    parallelism = 1
+
+
+@contextmanager
+def _cheap_demo_passwords() -> Iterator[None]:
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    hasher = f"{__name__}.{DemoLoadArgon2PasswordHasher.__name__}"
+    with override_settings(PASSWORD_HASHERS=[hasher, *settings.PASSWORD_HASHERS]):
+        yield
+
+
 def load_demo(*, today: date | None = None) -> DemoSummary:
+    """Create what is missing of the demo clinic; existing rows are left as they are
+    (except that the demo users' password, role and any log-in lock-out are reset).
+
+    A patient that already exists keeps their records; a missing one is created with their
+    whole history (so a second run creates nothing)."""
+    with _cheap_demo_passwords():
+        summary = _load_demo(today=today)
+    # The demo log-ins with the normal password hasher (argon2 at its configured cost).
+    for user in User.objects.filter(username__in=[u for u, _n, _r in DEMO_USERS]):
+        user.set_password(DEMO_PASSWORD)
+        user.save(update_fields=["password"])
+    return summary
+
+
+def _load_demo(*, today: date | None = None) -> DemoSummary:
     """Create what is missing of the demo clinic; existing rows are left as they are
     (except that the demo users' password, role and any log-in lock-out are reset).
 
@@ -723,6 +858,9 @@ def load_demo(*, today: date | None = None) -> DemoSummary:
     users_created = 0
     users: dict[Role, User] = {}
     for username, display_name, role in DEMO_USERS:
+        reset_lockout(username=username)
+        if role == Role.PATIENT:
+            continue  # made by accepting the portal invitation below
         user, created = User.objects.get_or_create(
             username=username, defaults={"display_name": display_name}
         )
@@ -730,8 +868,9 @@ def load_demo(*, today: date | None = None) -> DemoSummary:
         user.set_password(DEMO_PASSWORD)
         user.is_active = True
         user.save()
-        reset_lockout(username=username)
-        Membership.objects.update_or_create(user=user, clinic=clinic, defaults={"role": role})
+        Membership.objects.update_or_create(
+            user=user, clinic=clinic, defaults={"role": role, "is_active": True}
+        )
         users[role] = user
     events_before = PumpEvent.objects.filter(implant__patient__clinic=clinic).count()
     patients_created = 0
@@ -742,7 +881,7 @@ def load_demo(*, today: date | None = None) -> DemoSummary:
         if first_fields["mrn"] not in existing:
             first = create_patient(by=users[Role.PHYSICIAN], clinic=clinic, **first_fields)
             patients_created += 1
-            _demo_pump(users[Role.PHYSICIAN], users[Role.NURSE], first)
+            _demo_pump(users, first, today or timezone.now().astimezone(UTC).date())
             implants_created += 1
         now = timezone.now()
         for plan in demo_plans(today or now.astimezone(UTC).date()):
@@ -751,6 +890,9 @@ def load_demo(*, today: date | None = None) -> DemoSummary:
             patient = create_patient(by=users[Role.PHYSICIAN], clinic=clinic, **plan.fields)
             patients_created += 1
             implants_created += _record_plan(plan, patient, users, now)
+        portal_patient = Patient.objects.get(clinic=clinic, mrn=PORTAL_PATIENT_MRN)
+        users_created += _portal_user(clinic, users, portal_patient)
+        _portal_story(clinic, users, portal_patient)
     events = PumpEvent.objects.filter(implant__patient__clinic=clinic).count() - events_before
     return DemoSummary(
         clinic,
@@ -762,44 +904,405 @@ def load_demo(*, today: date | None = None) -> DemoSummary:
     )
 
 
-def _demo_pump(physician: User, nurse: User, patient: Patient) -> None:
-    """A SynchroMed II implanted 50 days ago (at 08:00 UTC) with a priming bolus, morphine
-    3 mg/day, a refill by the nurse at day 30 and an increase to 4 mg/day: every record
-    through the services, so the twin and the dose checks judged each one."""
-    today = timezone.now().astimezone(UTC).date()
-    t0 = datetime.combine(today - timedelta(days=50), time(8, 0), tzinfo=UTC)
-    implant = record_implant(
-        by=physician,
-        patient=patient,
-        pump_model="synchromed2-20",
-        serial="NGP-DEMO-0001",
-        implanted_at=t0,
-        catheter_model="Ascenda 8781",
-        catheter_length_cm="45.0",
-        fluid_path_initial="no-drug",
-    )
+def anna_plan(today: date) -> ImplantPlan:
+    """Anna Becker's SynchroMed II, implanted 50 days before ``today`` at 08:00 UTC: first
+    fill, priming bolus and morphine 3 mg/day; a refill by the nurse at day 30 and an
+    increase to 4 mg/day."""
+    t0 = datetime.combine(today - timedelta(days=ANNA_IMPLANT_DAYS_AGO), time(8, 0), tzinfo=UTC)
     morphine = {"morphine": "10 mg/mL"}
-    steps: list[tuple[User, datetime, str, dict[str, Any]]] = [
-        (physician, t0 + timedelta(hours=2), "fill", {"volume_ml": 20.0, "drugs": morphine}),
-        (physician, t0 + timedelta(hours=2, minutes=5), "priming_bolus", {}),
+    plan = ImplantPlan(pump_model="synchromed2-20", serial="NGP-DEMO-0001", implanted_at=t0)
+    plan.events = [
         (
-            physician,
+            Role.PHYSICIAN,
+            t0 + timedelta(hours=2),
+            "fill",
+            {"volume_ml": 20.0, "drugs": morphine, "stability_days": 90},
+        ),
+        (Role.PHYSICIAN, t0 + timedelta(hours=2, minutes=5), "priming_bolus", {}),
+        (
+            Role.PHYSICIAN,
             t0 + timedelta(hours=2, minutes=5),
             "program",
             {"mode": "continuous", "dose": {"morphine": "3 mg/day"}},
         ),
         (
-            nurse,
+            Role.NURSE,
             t0 + timedelta(days=30),
             "fill",
             {"aspirated_ml": 10.6, "volume_ml": 20.0, "drugs": morphine, "stability_days": 90},
         ),
         (
-            physician,
+            Role.PHYSICIAN,
             t0 + timedelta(days=30, minutes=10),
             "program",
             {"mode": "continuous", "dose": {"morphine": "4 mg/day"}},
         ),
     ]
-    for by, at, kind, fields in steps:
-        record_pump_event(by=by, implant=implant, kind=kind, at=at, fields=fields)
+    return plan
+
+
+#: Anna Becker's implant: this many days before the demo's day (her recovery's week 8).
+ANNA_IMPLANT_DAYS_AGO = 50
+
+
+def _demo_pump(users: dict[Role, User], patient: Patient, today: date) -> None:
+    """Anna Becker's implant and its records, through the services."""
+    plan = anna_plan(today)
+    implant = record_implant(
+        by=users[Role.PHYSICIAN],
+        patient=patient,
+        pump_model=plan.pump_model,
+        serial=plan.serial,
+        implanted_at=plan.implanted_at,
+        catheter_model=plan.catheter_model,
+        catheter_length_cm=plan.catheter_length_cm,
+        fluid_path_initial=plan.fluid_path_initial,
+    )
+    _record_events(plan, implant, patient, users)
+
+
+# -- the demo patient's portal ------------------------------------------------------------
+
+#: The patient whose portal the log-in ``demo-patient`` opens (a recent implant, so that
+#: "My recovery" is in its last week; the diary has a pre-implant baseline).
+PORTAL_PATIENT_MRN = "D-1001"
+CLINIC_CONTACT = {
+    "phone_24h": "+49 30 4505 0000",
+    "phone_office": "+49 30 4505 1234",
+    "address": "OpenIDDS Demo Pain Clinic, Pump Programme, Luisenstraße 7, 10117 Berlin",
+    "email": "pump-team@demo-clinic.example",
+    "emergency_note": "Unusual sleepiness or slow breathing: call 112 first, then us.",
+}
+
+
+def _portal_user(clinic: Clinic, users: dict[Role, User], patient: Patient) -> int:
+    """``demo-patient``: the patient's portal log-in, made as a patient makes it (the nurse
+    invites, the patient accepts the invitation with a user name and password). On a later
+    run the user is kept and, should its account have been revoked, linked again. Returns
+    the number of users created (0 or 1)."""
+    from openidds.web.portal import services as portal
+    from openidds.web.portal.models import PortalAccount, Relation
+
+    username, display_name, role = next(u for u in DEMO_USERS if u[2] == Role.PATIENT)
+    user = User.objects.filter(username=username).first()
+    created = 0
+    if user is None:
+        issued = portal.invite_patient(by=users[Role.NURSE], patient=patient)
+        # Django's password validators refuse the shared demo password as too like the
+        # user name: the invitation is accepted with a strong one, then the demo password
+        # is set as for every demo user
+        first_password = secrets.token_urlsafe(24)
+        account = portal.accept_invitation(
+            token=issued.token,
+            username=username,
+            password=first_password,
+            password_again=first_password,
+        )
+        user = account.user
+        created = 1
+    elif not PortalAccount.objects.filter(
+        user=user, patient=patient, relation=Relation.PATIENT, revoked_at__isnull=True
+    ).exists():
+        # a demo database from before the portal, or a revoked demo account: the rows the
+        # invitation would have made (the portal's tests make them the same way)
+        PortalAccount.objects.filter(
+            patient=patient, relation=Relation.PATIENT, revoked_at__isnull=True
+        ).update(revoked_at=timezone.now())
+        PortalAccount.objects.create(user=user, patient=patient, relation=Relation.PATIENT)
+    user.display_name = display_name
+    user.set_password(DEMO_PASSWORD)
+    user.is_active = True
+    user.save()
+    Membership.objects.update_or_create(
+        user=user, clinic=clinic, defaults={"role": role, "is_active": True}
+    )
+    users[role] = user
+    return created
+
+
+def _capped(instant: datetime) -> datetime:
+    """Never after the real clock (a record "today" is written a moment ago)."""
+    return min(instant, timezone.now() - timedelta(minutes=5))
+
+
+def _portal_story(clinic: Clinic, users: dict[Role, User], patient: Patient) -> None:
+    """What the patient and the clinic wrote in the portal since before the implant: the
+    clinic's 24-hour number, the next refill appointment and, once (when the patient has no
+    diary yet), the diary with its pre-implant baseline, the weekly BPI and monthly ODI,
+    the recovery check-ins (a red flag a nurse resolved, one still open), the pain
+    management plan and its progress, a question answered by the clinic and a published
+    story. Every record through the services of the portal, diary and community apps, each
+    on its day (the services' clock set to it)."""
+    from openidds.web.community import services as community
+    from openidds.web.diary import services as diary
+    from openidds.web.diary.models import DiaryEntry, RedFlag
+    from openidds.web.portal import services as portal
+
+    admin, nurse = users[Role.CLINIC_ADMIN], users[Role.NURSE]
+    physician, me = users[Role.PHYSICIAN], users[Role.PATIENT]
+    if portal.clinic_contact(clinic) is None:
+        portal.save_clinic_contact(by=admin, clinic=clinic, **CLINIC_CONTACT)
+    implant = Implant.objects.filter(patient=patient).order_by("-implanted_at").first()
+    if implant is None:
+        return
+    if not portal.upcoming_appointments(patient):
+        _book_refill(patient, nurse)
+    if DiaryEntry.objects.filter(patient=patient).exists():
+        return
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(patient.time_zone)
+    t0 = implant.implanted_at
+    implant_day = t0.astimezone(zone).date()
+    rng = random.Random(f"openidds-demo-portal-{patient.mrn}")
+
+    def on(day: int, hour: float = 10.0) -> Any:
+        """The services' clock at ``hour`` (the patient's local time) on day ``day`` after
+        the implant (negative: before); never after the real clock."""
+        local = datetime.combine(implant_day + timedelta(days=day), time(0, 0), tzinfo=zone)
+        return _clock(_capped((local + timedelta(hours=hour)).astimezone(UTC)))
+
+    days_now = (timezone.now().astimezone(zone).date() - implant_day).days
+    adl = ("bathing", "dressing", "toileting", "transferring", "feeding", "telephone")
+    more_adl = ("food_preparation", "medications", "walking_outdoors", "shopping", "transport")
+    for day in [*range(-27, 0, 2), *range(2, days_now + 1)]:
+        if day > 14 and day % 2 and day != days_now:
+            continue  # every day in the first two weeks, then most days
+        # pain on the 0-10 scale: about 7 before the implant, settling near 3-4 by week 6
+        better = 0.0 if day < 0 else min(day / 42, 1.0)
+        average = round(7.2 - 3.6 * better + rng.uniform(-0.7, 0.7))
+        done = list(adl[: 3 + round(3 * better)]) + list(more_adl[: round(5 * better)])
+        with on(day, 20.5):
+            diary.record_diary_entry(
+                by=me,
+                patient=patient,
+                pain_now=max(0, average + rng.choice([-1, 0, 0, 1])),
+                pain_average=average,
+                pain_worst=min(10, average + 2),
+                interference={
+                    key: max(0, min(10, round(7.0 - 4.0 * better + rng.uniform(-1, 1))))
+                    for key in (
+                        "general_activity",
+                        "mood",
+                        "walking",
+                        "normal_work",
+                        "relations",
+                        "sleep",
+                        "enjoyment",
+                    )
+                },
+                adl_done=done,
+                sleep_hours=round(4.5 + 2.5 * better + rng.uniform(-0.5, 0.5), 1),
+                sleep_quality="fairly_bad" if better < 0.5 else "fairly_good",
+                note=_DIARY_NOTES.get(day, ""),
+            )
+    for day in [-21, -14, -7, *range(7, days_now + 1, 7)]:
+        better = 0.0 if day < 0 else min(day / 42, 1.0)
+        with on(day, 20.75):
+            diary.record_questionnaire(
+                by=me,
+                patient=patient,
+                kind="bpi",
+                answers={
+                    "worst": round(9 - 4 * better),
+                    "least": round(5 - 3 * better),
+                    "average": round(7 - 3.5 * better),
+                    "now": round(7 - 4 * better),
+                    "general_activity": round(8 - 4 * better),
+                    "mood": round(7 - 4 * better),
+                    "walking": round(8 - 4 * better),
+                    "normal_work": round(8 - 3 * better),
+                    "relations": round(5 - 3 * better),
+                    "sleep": round(8 - 5 * better),
+                    "enjoyment": round(7 - 4 * better),
+                    "relief_percent": int(round(10 + 50 * better, -1)),
+                },
+            )
+    for day, points in ((-10, 3), (20, 2), (min(49, days_now), 1)):
+        with on(day, 21):
+            diary.record_questionnaire(
+                by=me,
+                patient=patient,
+                kind="odi",
+                answers={
+                    "pain_intensity": points + 1,
+                    "personal_care": points - 1 if points else 0,
+                    "lifting": points + 1,
+                    "walking": points,
+                    "sitting": points,
+                    "standing": points + 1,
+                    "sleeping": points,
+                    "sex_life": points,
+                    "social_life": points,
+                    "travelling": points + 1,
+                },
+            )
+    _checkins(patient, users, on, days_now)
+    with on(3, 11):
+        plan = diary.write_plan(
+            by=physician,
+            patient=patient,
+            goals=[
+                {
+                    "text": "Walk 30 minutes without stopping",
+                    "measure": "Longest walk without a rest",
+                    "target": 30,
+                    "unit": "minutes",
+                    "direction": "at_least",
+                },
+                {
+                    "text": "Sleep six hours a night",
+                    "measure": "Hours slept last night",
+                    "target": 6,
+                    "unit": "hours",
+                    "direction": "at_least",
+                },
+            ],
+            therapies=[
+                {
+                    "kind": "pump",
+                    "description": "Intrathecal morphine, adjusted at the refill visits",
+                    "schedule": "Refill about every 4 weeks",
+                },
+                {
+                    "kind": "physiotherapy",
+                    "description": "Gentle mobilisation, no bending or twisting for 6 weeks",
+                    "schedule": "Twice a week from week 3",
+                },
+                {
+                    "kind": "exercise",
+                    "description": "Walking, a little further each week",
+                    "schedule": "Every day",
+                },
+                {
+                    "kind": "psychology",
+                    "description": "Pain coping group",
+                    "schedule": "Fortnightly",
+                },
+            ],
+            review_dates=[(t0 + timedelta(days=d)).date() for d in (28, 56, 90)],
+            agreed_on=(t0 + timedelta(days=3)).date(),
+            note="Agreed with Anna and her son Jonas after the implant.",
+        )
+    walk, sleep = (g["key"] for g in plan.goals)
+    progress = ((10, 5, 4.5), (17, 10, 5), (24, 15, 5.5), (31, 20, 6), (38, 20, 6), (45, 25, 6.5))
+    for day, minutes, hours in progress:
+        if day > days_now:
+            break
+        with on(day, 18):
+            diary.record_goal_progress(by=me, patient=patient, goal_key=walk, value=minutes)
+            diary.record_goal_progress(by=me, patient=patient, goal_key=sleep, value=hours)
+    with on(12, 16):
+        question = community.ask_question(
+            by=me,
+            patient=patient,
+            recipient="clinic",
+            subject="Can I sleep on my side with the pump?",
+            body="Since the operation I sleep on my back only. The scar over the pump still "
+            "pulls a little when I turn. May I sleep on the side of the pump yet?",
+        )
+    with on(13, 9.25):
+        community.write_message(
+            by=nurse,
+            question=question,
+            body="Dear Mrs Becker, yes: lying on the pump does not harm it. While the wound "
+            "heals (about 6 weeks) a soft pillow against your belly makes it more "
+            "comfortable. If the scar becomes red, warm or wet, call us on the 24-hour "
+            "number. Nina, pump nurse",
+        )
+    with on(min(45, days_now), 20):
+        story = community.save_story(
+            by=me,
+            patient=patient,
+            title="Gardening again",
+            body="For two years the cancer pain decided my days. The tablets made me so "
+            "tired that I slept through my grandson's visits.\n\nThe pump was a big step. "
+            "The first weeks after the operation I was careful: no bending, no lifting, "
+            "short walks. The nurses called me, and the diary helped me see that it was "
+            "getting better.\n\nSeven weeks on I walk to the bakery and back, and last "
+            "Sunday I planted tomatoes with my grandson. If you are unsure about a pump, "
+            "ask to talk to someone who has one.",
+            scope="whole",
+            name_choice="first_name",
+            submit=True,
+        )
+    with on(min(46, days_now), 9.5):
+        community.moderate_story(by=nurse, story=story, decision="approve")
+    assert RedFlag.objects.filter(patient=patient, resolution__isnull=True).exists()
+
+
+_DIARY_NOTES = {
+    -27: "Pain in the back and hips most of the day; the tablets make me sleepy.",
+    -1: "Operation tomorrow. Nervous but hopeful.",
+    2: "Home from hospital. Wound sore, walking slowly.",
+    9: "The wound looks red at one end.",
+    21: "Walked to the corner and back without a rest.",
+    35: "Good week. Slept better.",
+}
+
+
+def _checkins(patient: Patient, users: dict[Role, User], on: Any, days_now: int) -> None:
+    """The recovery check-ins: daily in the first week, then a few a week; on day 9 a red
+    wound that the nurse resolved the same day, and today a fever that is still open (the
+    urgent item of the worklist)."""
+    from openidds.web.diary import data as diary_data
+    from openidds.web.diary import services as diary
+    from openidds.web.diary.models import RedFlag
+
+    keys = [f.key for f in diary_data.red_flags()]
+    me, nurse = users[Role.PATIENT], users[Role.NURSE]
+    days = [d for d in (1, 2, 3, 4, 5, 6, 7, 9, 10, 12, 14, 17, 21, 28, 35, 42) if d < days_now]
+    for day in [*days, days_now]:
+        flags = {"wound"} if day == 9 else {"fever"} if day == days_now else set()
+        note = {
+            9: "Redness about 2 cm at the lower end of the scar, no discharge.",
+            days_now: "Temperature 38.3 °C since last night; the scar looks as before.",
+        }.get(day, "")
+        with on(day, 8.25):
+            checkin = diary.record_checkin(
+                by=me,
+                patient=patient,
+                answers={k: k in flags for k in keys},
+                pain_today=max(2, 7 - day // 7),
+                note=note,
+            )
+        if day == 9:
+            flag = RedFlag.objects.get(checkin=checkin)
+            with on(day, 11.5):
+                diary.resolve_red_flag(
+                    by=nurse,
+                    red_flag=flag,
+                    note="Called Mrs Becker and saw her in clinic at 10:30: superficial "
+                    "redness, no fluctuation, no discharge, afebrile. Wound care explained; "
+                    "photo in the chart; review at the next visit.",
+                )
+
+
+def _book_refill(patient: Patient, nurse: User) -> None:
+    """The next refill appointment: 09:30 on a weekday in the patient's time zone, two days
+    before the twin's latest safe refill date (at most three weeks ahead)."""
+    from zoneinfo import ZoneInfo
+
+    from openidds.web.portal import services as portal
+
+    now = timezone.now()
+    latest = portal.latest_safe_refill(patient, now)
+    zone = ZoneInfo(patient.time_zone)
+    target = min(latest - timedelta(days=2), now + timedelta(days=21)) if latest else None
+    day = (target or now + timedelta(days=14)).astimezone(zone).date()
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    starts = datetime.combine(day, time(9, 30), tzinfo=zone)
+    if starts <= now + timedelta(hours=2):
+        starts = datetime.combine(
+            now.astimezone(zone).date() + timedelta(days=1), time(9, 30), zone
+        )
+    portal.schedule_refill(
+        by=nurse,
+        patient=patient,
+        starts_at=starts,
+        note="Refill and review of the pain plan",
+        reason_after_latest_safe=""
+        if latest is None or starts <= latest
+        else "The earliest slot the patient can come; the nurse will call if the alarm sounds.",
+    )

@@ -771,7 +771,17 @@ def complete_refill(
         fields=fields,
         discrepancy_acknowledged=ack is not None,
     )
-    state = pump_state(locked.implant, locked.at)
+    if probe is not None and probe.forecast is not None:
+        # the probe replayed exactly the timeline just recorded (the fill as the last record
+        # at its instant): its forecast is the one a new replay would give, without it
+        forecast = {
+            "recommended_refill": probe.forecast.recommended_refill,
+            "low_reservoir_nominal": probe.forecast.low_reservoir_alarm.nominal,
+            "low_reservoir_earliest": probe.forecast.low_reservoir_alarm.earliest,
+            "empty_nominal": probe.forecast.empty.nominal,
+        }
+    else:
+        forecast = pump_state(locked.implant, locked.at).forecast
     now = timezone.now()
     locked.status = VisitStatus.COMPLETED
     locked.drug_lot = lot
@@ -781,10 +791,10 @@ def complete_refill(
     locked.fill_event = event
     locked.completed_by = by
     locked.completed_at = now
-    locked.next_refill_at = state.forecast.get("recommended_refill")
-    locked.low_reservoir_at = state.forecast.get("low_reservoir_nominal")
-    locked.low_reservoir_earliest_at = state.forecast.get("low_reservoir_earliest")
-    locked.empty_at = state.forecast.get("empty_nominal")
+    locked.next_refill_at = forecast.get("recommended_refill")
+    locked.low_reservoir_at = forecast.get("low_reservoir_nominal")
+    locked.low_reservoir_earliest_at = forecast.get("low_reservoir_earliest")
+    locked.empty_at = forecast.get("empty_nominal")
     locked.save()
     record(
         by=by,

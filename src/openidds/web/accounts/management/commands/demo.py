@@ -10,7 +10,8 @@ from openidds.web.demo import DEMO_PASSWORD, DEMO_USERS, demo_patient_count, loa
 class Command(BaseCommand):
     help = (
         "Create (or complete) the demo clinic, its users of every role and 60 patients with "
-        "two years of pump history recorded through the services (idempotent)."
+        "two years of pump history (signed prescriptions, refill visits) recorded through "
+        "the services, and Anna Becker's patient portal for demo-patient (idempotent)."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -21,8 +22,9 @@ class Command(BaseCommand):
             f"{summary.users_created} user(s), {summary.patients_created} patient(s), "
             f"{summary.implants_created} implant(s) and {summary.pump_events_created} pump "
             f"record(s) created now in {summary.seconds:.1f} s; {demo_patient_count()} demo "
-            "patients in all, with two years of refills, dose changes and PTM use made "
-            "through the twin and the dose checks."
+            "patients in all, with two years of refill visits, signed prescriptions and PTM "
+            "use made through the twin and the dose checks; demo-patient opens Anna Becker's "
+            "portal."
         )
         out.write("Demo log-ins (password for all: " + DEMO_PASSWORD + "):")
         for username, _, role in DEMO_USERS:

@@ -4,6 +4,7 @@ versions and signatures, refill orders. Hand-computed numbers carry their arithm
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -236,6 +237,37 @@ def test_wrong_password_writes_nothing_but_the_failure(physician, patient, pump,
     failed = AuditEvent.objects.get(action=Action.REAUTHENTICATION_FAILED)
     assert failed.actor == physician
     assert failed.patient == patient
+
+
+def test_five_wrong_passwords_lock_signing_for_the_window(physician, patient, pump, t0):
+    """After 5 wrong passwords within 15 minutes (data/prescriptions.toml, as the log-in's
+    django-axes limit), even the right password does not sign; once the failures are older
+    than the window, it does."""
+
+    def sign(password):
+        return services.prescribe(
+            by=physician,
+            patient=patient,
+            changes=program(t0 + timedelta(days=10), dose="5.5 mg/day"),
+            reasons={},
+            password=password,
+        )
+
+    for _ in range(5):
+        with pytest.raises(ValidationError):
+            sign("not it")
+    with pytest.raises(ValidationError) as exc:
+        sign(PASSWORD)
+    assert "too many wrong passwords" in exc.value.message_dict["password"][0]
+    assert not Prescription.objects.exists()
+    assert AuditEvent.objects.filter(action=Action.REAUTHENTICATION_FAILED).count() == 5
+    # Sixteen minutes later the failures are outside the window.
+    later = timezone.now() + timedelta(minutes=16)
+    with mock.patch("openidds.web.prescriptions.services.timezone.now", return_value=later):
+        assert not services.reauthentication_locked(physician)
+    # Another physician is not locked by this one's failures.
+    other = make_user("other-physician", patient.clinic, Role.PHYSICIAN)
+    assert not services.reauthentication_locked(other)
 
 
 def test_only_a_physician_prescribes(nurse, users, patient, pump, t0):

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from openidds.web.accounts.models import Role
 from openidds.web.accounts.roles import CLINICAL, require_role
-from openidds.web.audit.models import Action
+from openidds.web.audit.models import Action, AuditEvent
 from openidds.web.audit.services import record
 from openidds.web.implants import services as implant_services
 from openidds.web.implants.library import library_for
@@ -485,9 +485,22 @@ def preview(*, by: Any, patient: Patient, changes: Any) -> Preview:
 # -- signing ---------------------------------------------------------------------------------
 
 
+def reauthentication_locked(by: Any) -> bool:
+    """Whether the user has given a wrong password to sign too often recently
+    (``data/prescriptions.toml`` [reauthentication]): then no password is even checked."""
+    policy = settings_data()["reauthentication"]
+    since = timezone.now() - timedelta(minutes=float(policy["window_minutes"]))
+    failures = AuditEvent.objects.filter(
+        actor_id=by.pk, action=Action.REAUTHENTICATION_FAILED, at__gte=since
+    ).count()
+    return failures >= int(policy["max_failures"])
+
+
 def _check_password(by: Any, patient: Patient, password: Any) -> bool:
     """Re-authentication: the physician's current password. A failure is audited (in a
     transaction of its own: it stays recorded although nothing else is written)."""
+    if reauthentication_locked(by):
+        return False
     if isinstance(password, str) and password and by.check_password(password):
         return True
     with transaction.atomic():
@@ -540,7 +553,13 @@ def prescribe(
             errors.setdefault(key, []).append("contains a NUL character")
         else:
             given[code] = text
-    if not _check_password(by, patient, password):
+    if reauthentication_locked(by):
+        window = settings_data()["reauthentication"]["window_minutes"]
+        errors["password"] = [
+            "too many wrong passwords: signing is locked for this user for "
+            f"{window} minutes after the last attempt"
+        ]
+    elif not _check_password(by, patient, password):
         errors["password"] = ["this is not your current password"]
     if errors:
         raise ValidationError(errors)

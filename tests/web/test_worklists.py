@@ -611,3 +611,28 @@ def test_each_registered_section_has_a_constant_number_of_queries(key, physician
     assert len(small.captured_queries) == len(large.captured_queries), [
         q["sql"][:120] for q in large.captured_queries
     ]
+
+
+def test_a_pump_never_filled_says_so_with_its_implant_date(physician, nurse, patient, clinic):
+    """Implanted ten days ago and never filled: the worklist must not say "empty since"
+    the last record's instant, but that the pump holds no drug since its implant."""
+    implanted = timezone.now().astimezone(UTC).replace(microsecond=0) - timedelta(days=10)
+    services.record_implant(
+        by=physician,
+        patient=patient,
+        pump_model="synchromed2-20",
+        serial="NEVER-FILLED",
+        implanted_at=implanted,
+        fluid_path_initial="primed",
+    )
+    sections = worklist(by=nurse, clinic=clinic).sections
+    refills = _section(sections, "refills")
+    assert len(refills) == 1
+    item = refills[0]
+    assert item.urgent
+    assert item.at == implanted
+    assert item.text.startswith("Never filled: the pump was implanted ")
+    assert "Record the first fill." in item.text
+    assert "EMPTY since" not in item.text
+    for low in _section(sections, "low-reservoir"):
+        assert low.text.startswith("Never filled")

@@ -181,14 +181,29 @@ def pump_sections(clinic: Clinic, now: datetime) -> list[SectionResult]:
             "drugs",
             "low_reservoir_at",
             "empty_at",
+            "last_fill_at",
+            "implant__implanted_at",
         )
     }
     sections: dict[str, list[WorklistItem]] = {
         k: [] for k in ("error", "refill", "low", "eri", "eos")
     }
     for c in found:
-        patient_id, name, mrn, drugs_json, low_past, empty_past = details[c.snapshot_id]
+        patient_id, name, mrn, drugs_json, low_past, empty_past, filled, implanted = details[
+            c.snapshot_id
+        ]
         item = _item(clinic, c, now, patient_id, name, mrn, drugs_json, low_past, empty_past)
+        if filled is None and c.kind in {"refill", "low"}:
+            # Nothing was ever filled: "empty since" would name the last record's instant.
+            item = replace(
+                item,
+                at=implanted,
+                text=(
+                    f"Never filled: the pump was implanted {_local(implanted, c.time_zone)} "
+                    "and holds no drug. Record the first fill."
+                ),
+                urgent=True,
+            )
         sections[c.kind].append(item)
     by_time = functools.partial(sorted, key=lambda w: (w.at is None, w.at, w.patient_name))
     out = [

@@ -38,7 +38,7 @@ def test_check_exit_codes_and_json(capsys: pytest.CaptureFixture[str], tmp_path:
     assert run("check", str(CASES / "errors" / "e10-morphine-40mgday.toml"), "--json") == 1
     out = json.loads(capsys.readouterr().out)
     assert out["format"] == "openidds.findings/1"
-    assert out["library"] == {"id": "openidds-drug-library", "version": "1"}
+    assert out["library"] == {"id": "openidds-drug-library", "version": "2"}
     first = out["findings"][0]
     assert first["severity"] == "hard"
     assert first["code"] == "daily_dose_above_max"
@@ -55,7 +55,7 @@ def test_check_overridden_soft_exits_zero(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_check_worst_first(capsys: pytest.CaptureFixture[str]) -> None:
-    run("check", str(CASES / "errors" / "e20-morphine-200mgday.toml"), "--json")
+    run("check", str(CASES / "errors" / "e20-morphine-300mgday.toml"), "--json")
     ranks = {"hard": 0, "soft": 1, "info": 2}
     found = [ranks[f["severity"]] for f in json.loads(capsys.readouterr().out)["findings"]]
     assert found == sorted(found)
@@ -72,7 +72,7 @@ def test_clinic_library_copy(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     text = BUNDLED.read_text().replace('id = "openidds-drug-library"', 'id = "stmary"', 1)
-    text = text.replace("soft = 15.0\nhard = 20.0", "soft = 30.0\nhard = 45.0", 1)
+    text = text.replace("soft = 20.0\nhard = 30.0", "soft = 30.0\nhard = 45.0", 1)
     copy = tmp_path / "stmary.toml"
     copy.write_text(text)
     path = str(CASES / "errors" / "e10-morphine-40mgday.toml")
@@ -90,7 +90,7 @@ def test_library_schema_errors(tmp_path: Path) -> None:
     with pytest.raises(LibraryError, match=r"drugs\.morphine: missing tables titration"):
         parse_library(data)
     data = tomllib.loads(BUNDLED.read_text())
-    data["drugs"]["morphine"]["daily_dose_max_mg_per_day"]["soft"] = 30.0
+    data["drugs"]["morphine"]["daily_dose_max_mg_per_day"]["soft"] = 31.0
     with pytest.raises(LibraryError, match="soft <= hard"):
         parse_library(data)
     bad = tmp_path / "x.toml"
@@ -119,12 +119,12 @@ def test_bundled_library_values() -> None:
 def test_convert(capsys: pytest.CaptureFixture[str]) -> None:
     c = convert(
         load_library(),
-        *(lambda v, r, d: (v, d, r, "intrathecal"))(*parse_dose_text("300 mg/day oral morphine")),
+        *(lambda v, r, d: (v, d, r, "intrathecal"))(*parse_dose_text("600 mg/day oral morphine")),
     )
-    assert (c.default, c.low, c.high) == (1.0, 1.0, 30.0)
-    assert run("convert", "300 mg/day oral morphine", "--to", "intrathecal") == 0
+    assert (c.default, c.low, c.high) == (2.0, 2.0, 60.0)
+    assert run("convert", "600 mg/day oral morphine", "--to", "intrathecal") == 0
     out = capsys.readouterr().out
-    assert "range 1 to 30 mg/day" in out
+    assert "range 2 to 60 mg/day" in out
     assert "NOT applied" in out
     assert "WARNING" in out
     assert run("convert", "300 mg/day oral oxycodone", "--to", "intrathecal") == 2

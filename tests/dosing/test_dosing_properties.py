@@ -110,3 +110,89 @@ def test_concentration_change_agrees_with_twin_reservoir(
     if inc:
         assert changed
         assert inc[0].value == pytest.approx(rate * (mixed - c1))
+
+
+# -- issue 9: decreases, switches and withdrawal -----------------------------------------
+
+INCREASE_CODES = {"dose_increase_too_large", "dose_increase_too_soon"}
+OPIOIDS = sorted(d for d, drug in LIB.drugs.items() if drug.is_opioid)
+WITHDRAWAL = sorted(d for d, drug in LIB.drugs.items() if drug.withdrawal_risk)
+
+
+@SETTINGS
+@given(
+    st.sampled_from(DRUGS),
+    st.floats(0.05, 1.0),
+    st.floats(0.0, 0.999),
+    st.floats(1.0, 200.0),
+)
+def test_a_decrease_never_raises_an_increase_finding(
+    drug: str, dose_share: float, cut: float, hours: float
+) -> None:
+    d = LIB.drugs[drug]
+    conc = d.concentration_max.soft / 2
+    before = dose_share * d.daily_dose_max.soft
+    after = before * (1 - cut)
+    sc = scenario(
+        fill(2, 40, {drug: f"{conc!r} mg/mL"}),
+        {"at": 2, "kind": "program", "mode": "continuous", "dose": {drug: f"{before!r} mg/day"}},
+        {
+            "at": 2 + hours,
+            "kind": "program",
+            "mode": "continuous",
+            "dose": {drug: f"{after!r} mg/day"},
+        },
+        indication="spasticity_spinal" if drug == "baclofen" else "cancer_pain",
+    )
+    later = [f for f in check(sc) if f.event_index == 2]
+    assert not [f.code for f in later if f.code in INCREASE_CODES]
+
+
+@SETTINGS
+@given(
+    st.sampled_from(OPIOIDS),
+    st.sampled_from(OPIOIDS),
+    st.floats(0.05, 0.9),
+    st.floats(0.0, 1.0),
+)
+def test_a_switch_by_the_table_never_raises_a_hard_finding(
+    old: str, new: str, dose_share: float, reduction_share: float
+) -> None:
+    if old == new:
+        return
+    rule = LIB.safety.opioid_switch
+    reduction = rule.reduction_low + reduction_share * (rule.reduction_high - rule.reduction_low)
+    o, n = LIB.drugs[old], LIB.drugs[new]
+    assert o.equianalgesic is not None
+    assert n.equianalgesic is not None
+    old_dose = dose_share * o.daily_dose_max.soft
+    new_dose = old_dose * o.equianalgesic.default / n.equianalgesic.default * (1 - reduction)
+    conc_old, conc_new = o.concentration_max.soft / 4, n.concentration_max.soft / 4
+    sc = scenario(
+        fill(2, 40, {old: f"{conc_old!r} mg/mL"}),
+        {"at": 2, "kind": "program", "mode": "continuous", "dose": {old: f"{old_dose!r} mg/day"}},
+        {"at": 200, "kind": "fill", "volume_ml": 40.0, "drugs": {new: f"{conc_new!r} mg/mL"}},
+        {"at": 200, "kind": "bridge_bolus"},
+        {"at": 200, "kind": "program", "mode": "continuous", "dose": {new: f"{new_dose!r} mg/day"}},
+        days=10,
+    )
+    switch = [f for f in check(sc) if f.code.startswith("opioid_switch")]
+    assert not [f for f in switch if f.severity == "hard"], [f.message for f in switch]
+
+
+@SETTINGS
+@given(st.sampled_from(WITHDRAWAL), st.sampled_from(["bupivacaine", "ziconotide"]))
+def test_removing_a_withdrawal_drug_always_raises_a_finding(drug: str, other: str) -> None:
+    d = LIB.drugs[drug]
+    conc = d.concentration_max.soft / 4
+    dose = d.daily_dose_max.soft / 4
+    sc = scenario(
+        fill(2, 40, {drug: f"{conc!r} mg/mL", other: "0.02 mg/mL"}),
+        {"at": 2, "kind": "program", "mode": "continuous", "dose": {drug: f"{dose!r} mg/day"}},
+        {"at": 200, "kind": "fill", "volume_ml": 40.0, "drugs": {other: "0.02 mg/mL"}},
+        days=10,
+        indication="spasticity_spinal" if drug == "baclofen" else "cancer_pain",
+    )
+    dropped = [f for f in check(sc) if f.code == "withdrawal_drug_dropped" and f.drug == drug]
+    assert dropped
+    assert dropped[0].blocks

@@ -48,14 +48,14 @@ def ptm(h: float, lockout: str, max_per_24h: int, **dose: Any) -> dict[str, Any]
 
 def test_ptm_counts_every_bolus_the_lockout_allows_in_24_h() -> None:
     # lockout 5 h: boluses at 0, 5, 10, 15, 20 h all fall in one 24 h window -> 5, not 4.8.
-    # 15.1 mg/day basal + 5 x 1 mg = 20.1 mg/day > hard 20 (4.8 x 1 would give 19.9, soft).
+    # 25.1 mg/day basal + 5 x 1 mg = 30.1 mg/day > hard 30 (4.8 x 1 would give 29.9, soft).
     sc = scenario(
         fill(2, 40, {M: "20 mg/mL"}),
-        program(2, M, "15.1 mg/day"),
+        program(2, M, "25.1 mg/day"),
         ptm(2, "PT5H", 10, dose={M: "1 mg"}),
     )
     f = only(check(sc), "ptm_daily_dose_above_max")
-    assert (f.severity, f.value, f.limit) == ("hard", pytest.approx(20.1), 20.0)
+    assert (f.severity, f.value, f.limit) == ("hard", pytest.approx(30.1), 30.0)
     assert "5 × 1 mg" in f.message
 
 
@@ -76,33 +76,33 @@ def test_ptm_count_agrees_with_the_twin_granting_rule() -> None:
 
 
 def test_ptm_rejudged_when_a_refill_changes_the_concentration() -> None:
-    # PTM 0.1 mL x 6 (lockout 4 h). Before: 0.5 mL/day x 10 = 5 + 6 x 1 = 11 mg/day.
-    # Refill at 20 mg/mL, same rate, no program: 10 + 6 x 0.1 x 20 = 22 mg/day > hard 20.
+    # PTM 0.1 mL x 12 (lockout 2 h). Before: 0.5 mL/day x 10 = 5 + 12 x 1 = 17 mg/day.
+    # Refill at 20 mg/mL, same rate, no program: 10 + 12 x 0.1 x 20 = 34 mg/day > hard 30.
     sc = scenario(
         fill(2, 20, {M: "10 mg/mL"}),
         program(2, M, "5 mg/day"),
-        ptm(3, "PT4H", 6, volume_ml=0.1),
-        fill(240, 20, {M: "20 mg/mL"}),
+        ptm(3, "PT2H", 12, volume_ml=0.1),
+        fill(240, 20, {M: "20 mg/mL"}, aspirated_ml=15.0),
         {"at": 240, "kind": "bridge_bolus"},
     )
     f = only(check(sc), "ptm_daily_dose_above_max")
-    assert (f.event_index, f.severity, f.value, f.limit) == (3, "hard", pytest.approx(22.0), 20)
+    assert (f.event_index, f.severity, f.value, f.limit) == (3, "hard", pytest.approx(34.0), 30)
 
 
 def test_ptm_dose_is_a_volume_fixed_at_the_settings_as_in_the_twin() -> None:
     # PTM "1 mg" at 10 mg/mL is 0.1 mL, fixed at the event (spec §3; the twin's PtmState).
     # After a refill at 20 mg/mL each bolus gives 0.1 x 20 = 2 mg:
-    # 0.5 mL/day x 20 = 10 + 6 x 2 = 22 mg/day > hard 20 (not 10 + 6 x 1 = 16)
+    # 0.5 mL/day x 20 = 10 + 12 x 2 = 34 mg/day > hard 30 (not 10 + 12 x 1 = 22)
     sc = scenario(
         fill(2, 20, {M: "10 mg/mL"}),
         program(2, M, "5 mg/day"),
-        ptm(3, "PT4H", 6, dose={M: "1 mg"}),
-        fill(240, 20, {M: "20 mg/mL"}),
+        ptm(3, "PT2H", 12, dose={M: "1 mg"}),
+        fill(240, 20, {M: "20 mg/mL"}, aspirated_ml=15.0),
         {"at": 240, "kind": "bridge_bolus"},
     )
     f = only(check(sc), "ptm_daily_dose_above_max")
-    assert (f.event_index, f.severity, f.value) == (3, "hard", pytest.approx(22.0))
-    assert "6 × 2 mg" in f.message
+    assert (f.event_index, f.severity, f.value) == (3, "hard", pytest.approx(34.0))
+    assert "12 × 2 mg" in f.message
     granted = simulate(parse_scenario(scenario(*sc_events(sc), {"at": 250, "kind": "ptm_request"})))
     outcome = next(o for o in granted.events if o.granted)
     assert outcome.volume_ml == pytest.approx(0.1)
@@ -207,13 +207,14 @@ def test_concentration_change_messages_in_mcg() -> None:
 
 
 def test_value_just_above_a_limit_does_not_print_as_the_limit() -> None:
-    # 1.0002 mL/day x 20 mg/mL = 20.004 mg/day: 4 significant digits would print "20"
+    # 1.5002 mL/day x 20 mg/mL = 30.004 mg/day: 4 significant digits would print "30"
     sc = scenario(
         fill(2, 40, {M: "20 mg/mL"}),
-        {"at": 2, "kind": "program", "mode": "continuous", "rate_ml_per_day": 1.0002},
+        {"at": 2, "kind": "program", "mode": "continuous", "rate_ml_per_day": 1.5002},
+        days=20,
     )
     f = only(check(sc), "daily_dose_above_max")
-    assert f.message.startswith("morphine 20.004 mg/day is above the hard maximum")
+    assert f.message.startswith("morphine 30.004 mg/day is above the hard maximum")
 
 
 def test_no_bridge_states_the_peak_the_twin_computes() -> None:

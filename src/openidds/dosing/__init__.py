@@ -10,7 +10,7 @@ from the drug library file (``docs/drug-library.md``); the checks are in
 
 from __future__ import annotations
 
-from ._check import amount, check, check_report, ptm_boluses_per_24h, replay
+from ._check import check, check_report, ptm_boluses_per_24h, replay
 from ._convert import Conversion, ConversionError, convert, parse_dose_text
 from ._errors import LibraryError
 from ._findings import CODES, FINDINGS_FORMAT, Finding, Report, Severity
@@ -28,6 +28,7 @@ from ._library import (
     load_library,
     parse_library,
 )
+from ._text import amount, fmt
 
 __all__ = [
     "CODES",
@@ -52,6 +53,7 @@ __all__ = [
     "check",
     "check_report",
     "convert",
+    "fmt",
     "load_library",
     "parse_dose_text",
     "parse_library",

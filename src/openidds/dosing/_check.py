@@ -19,6 +19,7 @@ from openidds.pump import (
     BridgeBolus,
     Catalog,
     Event,
+    EventOutcome,
     Fill,
     PrimingBolus,
     Program,
@@ -33,8 +34,10 @@ from openidds.pump import (
     simulate,
 )
 
+from . import _safety as safety
 from ._findings import Finding, Report, Severity
 from ._library import INDICATIONS, REGIONS, Drug, Library, Limit, load_library
+from ._text import amount, fmt
 
 _TOL = 1e-9
 """Relative tolerance of comparisons with limits (floating point only, as the twin's §14)."""
@@ -49,6 +52,12 @@ TOLERANCES = ("naive", "tolerant")
 class Patient:
     opioid_tolerance: str | None
     indication: str | None
+    age_years: float | None = None
+
+    @property
+    def maybe_naive(self) -> bool:
+        """Opioid-naive, or not stated (fail closed: judged as the most cautious case)."""
+        return self.opioid_tolerance != "tolerant"
 
 
 def check(
@@ -133,7 +142,7 @@ def _patient(raw: Mapping[str, Any]) -> Patient:
     table = raw.get("patient", {})
     if not isinstance(table, Mapping):
         raise ScenarioError("must be a table", field="patient")
-    extra = set(table) - {"opioid_tolerance", "indication"}
+    extra = set(table) - {"opioid_tolerance", "indication", "age_years"}
     if extra:
         raise ScenarioError("is not a known field", field=f"patient.{sorted(extra)[0]}")
     tolerance = table.get("opioid_tolerance")
@@ -142,7 +151,12 @@ def _patient(raw: Mapping[str, Any]) -> Patient:
     indication = table.get("indication")
     if indication is not None and indication not in INDICATIONS:
         raise ScenarioError(f"must be one of {', '.join(INDICATIONS)}", field="patient.indication")
-    return Patient(tolerance, indication)
+    age = table.get("age_years")
+    if age is not None and (
+        isinstance(age, bool) or not isinstance(age, int | float) or not 0 <= age <= 130
+    ):
+        raise ScenarioError("must be a number of years from 0 to 130", field="patient.age_years")
+    return Patient(tolerance, indication, None if age is None else float(age))
 
 
 def _overrides(event: Event) -> dict[str, str]:
@@ -158,28 +172,6 @@ def _overrides(event: Event) -> dict[str, str]:
             raise event.error("code and reason must be strings", f"override[{i}]")
         out[code] = reason.strip()
     return out
-
-
-def fmt(value: float, digits: int = 4, versus: float | None = None) -> str:
-    """A number as people read it: ``digits`` significant digits, no trailing zeros.
-
-    With ``versus`` (a limit), more digits until the two differ, so that a value just above a
-    limit never prints as the limit ("20.004 mg/day is above 20 mg/day", not "20 ... 20")."""
-    if versus is not None and value != versus:
-        while digits < 12 and fmt(value, digits) == fmt(versus, digits):
-            digits += 1
-    text = f"{value:.{digits}g}"
-    if "e" in text:
-        text = f"{value:.12f}".rstrip("0").rstrip(".")
-    return text
-
-
-def amount(drug: Drug | None, value: float, unit: str, versus: float | None = None) -> str:
-    """``30 mcg/day (0.03 mg/day)`` for drugs read in mcg; ``40 mg/day`` otherwise."""
-    if drug is not None and drug.display_unit == "mcg" and unit.startswith("mg"):
-        mcg = fmt(value * 1000, versus=None if versus is None else versus * 1000)
-        return f"{mcg} mc{unit[1:]} ({fmt(value, versus=versus)} {unit})"
-    return f"{fmt(value, versus=versus)} {unit}"
 
 
 def ptm_boluses_per_24h(lockout_us: float, max_per_24h: int) -> int:
@@ -200,6 +192,7 @@ class _Checker:
         self.raw = raw
         self.lib = library
         self.region = region
+        self.catalog = catalog
         self.loose = _loose(catalog)
         self.scenario = parse_scenario(raw, catalog=self.loose)
         self.model = catalog.get(self.scenario.pump.model.id)
@@ -225,6 +218,28 @@ class _Checker:
         self.ptm: PtmSettings | None = None
         self.ptm_volume_ml = 0.0  # fixed at the settings event, as the twin does (spec §3)
         self.noted_patient = False
+        # issue 9 state
+        self.started_at: dict[str, datetime] = {}  # a drug's (re)start, for titration intervals
+        self.stopped = False
+        self.ptm_mg: dict[str, float] = {}  # mg of each drug per PTM bolus in force
+        self.last_clinician_opioid_bolus: datetime | None = None
+        self.path_ml = self.scenario.pump.fluid_path_ml
+        self.drug_free_ml = (
+            self.path_ml if self.scenario.pump.fluid_path_initial == "no-drug" else 0.0
+        )
+        self.drug_free_since = self.scenario.start  # pumped volume after this flushes the path
+        self.last_fill: Fill | None = None
+        self.last_fill_changed: list[str] = []
+        self.bridged_since_fill = False
+        self.new_device = self.scenario.pump.fluid_path_initial == "no-drug"
+        self.alarm_noted: set[str] = set()
+        self.low_alarm_ml = self.scenario.pump.low_reservoir_alarm_ml
+        self.fill_limits: list[tuple[Fill, float, str, str]] = []  # stability per fill
+        self.prime_needed: list[Event] = []  # a drug-free catheter that needs a priming bolus
+        self.interruptions: list[tuple[Event, list[Drug]]] = []  # stops and replacements
+        self.device_fills = 0  # fills of the pump in place (a replacement starts again)
+        self.snapshots: list[tuple[datetime, dict[str, float], bool]] = []
+        self.outcomes = {o.index: o for o in self.result.events}
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -279,7 +294,9 @@ class _Checker:
         keep = {e.index for e in self.events if e.at <= upto}
         data["event"] = [ev for i, ev in enumerate(self.raw.get("event", [])) if i in keep]
         header = dict(data["scenario"])
-        header["end"] = max(end, self.scenario.end)
+        # the replay ends where asked, not at the scenario's end: a finding must not depend
+        # on how far the records happen to reach (issue 9)
+        header["end"] = max(end, self.scenario.start)
         data["scenario"] = header
         return simulate(parse_scenario(data, catalog=self.loose))
 
@@ -304,6 +321,8 @@ class _Checker:
             return spec.rate_ml_per_day
         assert spec.dose_drug is not None and spec.dose_mg_per_day is not None
         conc = self.conc.get(spec.dose_drug, 0.0)
+        # the pump turns a dose into a rate with the concentration it was told
+        conc = safety.programmed_concs(event).get(spec.dose_drug) or conc
         if conc <= 0:  # the twin rejects it first; kept for a clear message
             raise event.error(f"no {spec.dose_drug} in the reservoir", spec.field)
         return spec.dose_mg_per_day / conc
@@ -315,18 +334,74 @@ class _Checker:
             if isinstance(event, Fill):
                 self.on_fill(event)
             elif isinstance(event, Program):
+                if self.stopped:
+                    # a restart: the next increase is judged from here (issue 9, class 3)
+                    for d in self.dose:
+                        self.started_at[d] = event.at
+                self.stopped = False
+                safety.programmed_concentration(self, event)
                 self.on_program(event)
             elif isinstance(event, Stop):
+                if self.rates is not None:
+                    self.interruptions.append((event, safety.withdrawal_drugs(self)))
                 self.rates = None
+                self.stopped = True
             elif isinstance(event, Bolus):
+                safety.programmed_concentration(self, event)
                 self.on_bolus(event)
             elif isinstance(event, PrimingBolus):
                 self.on_priming(event)
             elif isinstance(event, PtmSettings):
+                safety.programmed_concentration(self, event)
                 self.on_ptm(event)
             elif isinstance(event, BridgeBolus):
-                pass  # judged with its fill (concentration_change_without_bridge)
+                safety.on_bridge(self, event)  # a missing bridge is judged with its fill
+            elif event.kind == "catheter_revision":
+                safety.on_revision(self, event)
+            elif event.kind == "pump_replacement":
+                safety.on_replacement(self, event)
+            elif event.kind == "interrogation":
+                safety.on_interrogation(self, event)
+            elif event.kind == "mri":
+                safety.on_mri(self, event)
+            self.snapshots.append((event.at, dict(self.conc), self.stopped))
+        safety.not_primed(self)
+        safety.withdrawal_rules(self)
         return self.findings
+
+    # -- state the rules read ---------------------------------------------------------------
+
+    def outcome(self, index: int) -> EventOutcome | None:
+        return self.outcomes.get(index)
+
+    def mixture_at(self, at: datetime) -> dict[str, float]:
+        """The reservoir's concentrations after the last event at or before ``at``."""
+        found: dict[str, float] = {}
+        for when, conc, _stopped in self.snapshots:
+            if when > at:
+                break
+            found = conc
+        return found
+
+    def stopped_at(self, at: datetime) -> bool:
+        found = False
+        for when, _conc, stopped in self.snapshots:
+            if when > at:
+                break
+            found = stopped
+        return found
+
+    def dose_mixture(self) -> dict[str, float]:
+        """The drugs being given (mean daily dose > 0), as a mixture for the withdrawal rules."""
+        return {d: 1.0 for d, v in self.dose.items() if v > 0}
+
+    def discrepancy_threshold(self, at: datetime) -> float:
+        """The refill-discrepancy threshold: the pump's (1 mL / 2 mL), or the pump's accuracy
+        times the volume pumped since the last fill when that is larger (issue 9, class 9)."""
+        pump = self.scenario.pump
+        since = self.last_fill.at if self.last_fill is not None else self.scenario.start
+        pumped = self.result.pumped_ml_between(since, at) if at > since else 0.0
+        return max(pump.refill_discrepancy_ml, pump.accuracy * pumped)
 
     # -- fill ------------------------------------------------------------------------------
 
@@ -370,11 +445,12 @@ class _Checker:
                 drug,
                 conc,
                 drug.concentration_max,
-                drug.concentration_max.hard,
                 "mg/mL",
                 "concentration",
             )
             self.off_label(fill, drug, len(known) > 1)
+        first_of_device = self.device_fills == 0
+        safety.on_fill_before_mix(self, fill, first_of_device)
         self.refill_discrepancy(fill)
 
         old = dict(self.conc)
@@ -388,6 +464,7 @@ class _Checker:
             }
         first = self.fills == 0
         self.fills += 1
+        self.device_fills += 1
         new_pump = self.scenario.pump.fluid_path_initial == "no-drug"
         if first and new_pump:
             self.implant_at = fill.at
@@ -395,12 +472,20 @@ class _Checker:
             self.continuing = {d for d, c in fill.drugs_mg_per_ml.items() if c > 0}
         held_before = set(self.held)
         self.held |= {d for d, c in fill.drugs_mg_per_ml.items() if c > 0}
-        self.stability(fill, first, held_before)
+        safety.on_fill_after_mix(self, fill, old, first_of_device)
+        self.stability(fill, first_of_device, held_before)
+        if (
+            not any(c > 0 for c in old.values())
+            and any(c > 0 for c in self.conc.values())
+            and safety.drug_free_left(self, fill.at) > 1e-6
+        ):
+            self.prime_needed.append(fill)  # drug now waits behind a drug-free catheter
 
         visit = self.visit_events(fill)
         programmed = any(isinstance(e, Program) for e in visit)
         bridged = any(isinstance(e, BridgeBolus) for e in visit)
         changed = self.changed_drugs(old)
+        self.last_fill, self.last_fill_changed, self.bridged_since_fill = fill, changed, False
         if changed and self.rates is not None and self.mean_rate() > 0 and self.model.programmable:
             if not bridged:
                 self.no_bridge(fill, changed, old, visit)
@@ -513,9 +598,9 @@ class _Checker:
         return sum(r * w for r, w in zip(rates, weights, strict=True))
 
     def refill_discrepancy(self, fill: Fill) -> None:
-        outcome = next(o for o in self.result.events if o.index == fill.index)
+        outcome = self.outcomes[fill.index]
         disc = outcome.discrepancy_ml
-        threshold = self.scenario.pump.refill_discrepancy_ml
+        threshold = self.discrepancy_threshold(fill.at)
         if disc is None or abs(disc) <= threshold * (1 + _TOL):
             return
         expected = outcome.expected_ml or 0.0
@@ -529,7 +614,10 @@ class _Checker:
             "mL",
             f"aspirated {fmt(fill.aspirated_ml or 0.0)} mL but the twin expected "
             f"{fmt(expected - fill.residual_left_ml)} mL (difference {fmt(disc)} mL, more than "
-            f"the {fmt(threshold)} mL threshold of {self.model.id}): possible pocket fill, "
+            f"the {fmt(threshold)} mL threshold: the larger of {self.model.id}'s "
+            f"{fmt(self.scenario.pump.refill_discrepancy_ml)} mL and its accuracy "
+            f"{fmt(100 * self.scenario.pump.accuracy)} % of the volume pumped since the last "
+            "fill): possible pocket fill, "
             "needle outside the reservoir or pump fault; check before refilling",
             self.model.params["refill_discrepancy_ml"].source,
         )
@@ -543,17 +631,16 @@ class _Checker:
                 continue
             st = drug.stability
             days, why = st.in_pump_days, f"{d} in-pump stability"
-            undiluted = drug.labelled_strengths_mg_per_ml[:1]
+            undiluted = drug.labelled_strengths_mg_per_ml
             if (
                 only
                 and st.in_pump_days_undiluted is not None
-                and undiluted
-                and (abs(c - undiluted[0]) <= _TOL * c)
+                and any(abs(c - u) <= _TOL * c for u in undiluted)
             ):
                 days, why = st.in_pump_days_undiluted, f"undiluted {d} in-pump stability"
             if st.first_refill_days_new_pump is not None:
                 # a new pump, or a pump that held other drugs in this scenario and not this one
-                if first and self.scenario.pump.fluid_path_initial == "no-drug":
+                if first and self.new_device:
                     days, why = st.first_refill_days_new_pump, f"first {d} refill of a new pump"
                 elif not first and d not in held_before:
                     days = st.first_refill_days_new_pump
@@ -562,6 +649,9 @@ class _Checker:
         if not limits:
             return
         days, why, source = min(limits)
+        if fill.stability_days is not None and fill.stability_days < days:
+            days, why, source = fill.stability_days, "stability set for this fill", source
+        self.fill_limits.append((fill, days, why, source))
         if fill.stability_days is not None and fill.stability_days <= days * (1 + _TOL):
             return
         visit = self.visit_events(fill)
@@ -656,9 +746,12 @@ class _Checker:
         *,
         refill_visit: bool,
     ) -> None:
+        switched = safety.opioid_switch(self, event, dict(self.dose), mean)
         for d in sorted(mean):
             drug = self.lib.get(d)
             if drug is None or peak[d] <= 0:
+                if drug is not None and d in self.dose and self.dose[d] > 0:
+                    self.dose[d] = 0.0  # no longer given: a later fill of it is a restart
                 continue
             self.judge_limit(
                 event,
@@ -666,14 +759,23 @@ class _Checker:
                 drug,
                 peak[d],
                 drug.daily_dose_max,
-                drug.daily_dose_max.hard_for(self.region),
                 "mg/day",
                 "daily dose",
             )
+            before = self.dose.get(d, 0.0)
             if d not in self.dosed:
-                self.starting(event, drug, mean[d])
+                if d not in switched:
+                    self.starting(event, drug, mean[d])
+                if d not in self.continuing:
+                    self.started_at[d] = event.at
+            elif before <= 0:
+                self.started_at[d] = event.at  # given again after a pause: a restart
+            elif mean[d] > before * (1 + _TOL):
+                what = f"{drug.id} rises"
+                if not safety.decimal_pattern(self, event, drug, before, mean[d], "mg/day", what):
+                    self.increase(event, drug, before, mean[d], refill_visit)
             else:
-                self.increase(event, drug, self.dose.get(d, 0.0), mean[d], refill_visit)
+                safety.decrease(self, event, drug, before, mean[d])
             self.dosed.add(d)
             self.dose[d] = mean[d]
 
@@ -684,10 +786,11 @@ class _Checker:
         drug: Drug,
         value: float,
         limit: Limit,
-        hard: float,
         unit: str,
         what: str,
     ) -> None:
+        p = self.patient
+        soft, hard, soft_basis, basis = limit.for_patient(self.region, p.indication, p.age_years)
         factor = self.lib.checks.implausible_unit_factor
         if value >= factor * hard * (1 - _TOL):
             self.add(
@@ -704,7 +807,6 @@ class _Checker:
                 limit.source,
             )
         if value > hard * (1 + _TOL):
-            basis = limit.hard_basis
             if limit.by_region and self.region in limit.by_region:
                 basis = f"{basis}; region {self.region}"
             self.add(
@@ -719,18 +821,18 @@ class _Checker:
                 f"{amount(drug, hard, unit)} ({basis})",
                 limit.source,
             )
-        elif value > limit.soft * (1 + _TOL):
+        elif value > soft * (1 + _TOL):
             self.add(
                 event,
                 code,
                 "soft",
                 drug.id,
                 value,
-                limit.soft,
+                soft,
                 unit,
-                f"{drug.id} {amount(drug, value, unit, limit.soft)} is above the soft maximum "
+                f"{drug.id} {amount(drug, value, unit, soft)} is above the soft maximum "
                 f"{what} of "
-                f"{amount(drug, limit.soft, unit)} ({limit.soft_basis})",
+                f"{amount(drug, soft, unit)} ({soft_basis})",
                 limit.source,
             )
 
@@ -738,16 +840,36 @@ class _Checker:
         start = drug.starting_dose
         if start.applies_to == "opioid-naive":
             if self.patient.opioid_tolerance is None:
-                self.note_patient(event)
-                return
-            if self.patient.opioid_tolerance != "naive":
+                self.note_patient(event)  # fail closed: judged as opioid-naive
+            if not self.patient.maybe_naive:
                 return
         elif drug.id in self.continuing:
             return  # in the first fill of a primed pump: the scenario continues a therapy
+        who = " in an opioid-naive patient" if start.applies_to == "opioid-naive" else ""
+        if self.patient.opioid_tolerance is None and start.applies_to == "opioid-naive":
+            who = " in a patient whose opioid tolerance is not stated (judged as opioid-naive)"
         upper = start.upper
+        if (
+            start.guideline_high is not None
+            and dose > start.guideline_high * (1 + _TOL)
+            and (upper is None or dose <= upper * (1 + _TOL))
+        ):
+            self.add(
+                event,
+                "starting_dose_above_guideline",
+                "info",
+                drug.id,
+                dose,
+                start.guideline_high,
+                "mg/day",
+                f"first {drug.id} dose {amount(drug, dose, 'mg/day', start.guideline_high)}{who} "
+                f"is within the label's starting range but above the guideline's, at most "
+                f"{amount(drug, start.guideline_high, 'mg/day')} ({start.guideline_basis})",
+                start.source,
+            )
+            return
         if upper is None or dose <= upper * (1 + _TOL):
             return
-        who = " in an opioid-naive patient" if start.applies_to == "opioid-naive" else ""
         self.add(
             event,
             "starting_dose_above_range",
@@ -858,9 +980,14 @@ class _Checker:
                 )
                 return
         last = self.last_increase.get(drug.id)
+        since_start = False
+        start = self.started_at.get(drug.id)
+        if start is not None and (last is None or start > last):
+            last, since_start = start, True  # the first increase after a (re)start
         if last is None:
             return
         hours = (event.at - last).total_seconds() / 3600
+        after = "its start" if since_start else "the last increase"
         if t.hard_min_interval_hours is not None and hours < t.hard_min_interval_hours * (1 - _TOL):
             self.add(
                 event,
@@ -870,7 +997,7 @@ class _Checker:
                 hours,
                 t.hard_min_interval_hours,
                 "h",
-                f"{drug.id} increased again {fmt(hours)} h after the last increase; the hard "
+                f"{drug.id} increased {fmt(hours)} h after {after}; the hard "
                 f"minimum is {fmt(t.hard_min_interval_hours)} h ({t.hard_basis})",
                 t.source,
             )
@@ -883,8 +1010,8 @@ class _Checker:
                 hours,
                 soft_hours,
                 "h",
-                f"{drug.id} increased again {fmt(hours)} h after the last increase; wait at "
-                f"least {fmt(soft_hours)} h between increases ({t.soft_basis})",
+                f"{drug.id} increased {fmt(hours)} h after {after}; wait at "
+                f"least {fmt(soft_hours)} h between changes ({t.soft_basis})",
                 t.source,
             )
 
@@ -895,76 +1022,95 @@ class _Checker:
         self.add(
             event,
             "patient_not_stated",
-            "info",
+            "soft",
             None,
             None,
             None,
             "",
-            "the scenario has no [patient] opioid_tolerance: the opioid starting-dose and "
-            "PTM checks for opioid-naive patients were not made",
-            "issue 3",
+            "the patient's opioid tolerance is not stated: the opioid starting dose, the PTM "
+            "and clinician boluses were judged as for an opioid-naive patient (the most "
+            "cautious case); record the patient's opioid tolerance",
+            "issue 9 (fail closed)",
         )
 
     # -- boluses and PTM -------------------------------------------------------------------
 
     def bolus_mg(
-        self, volume: float | None, drug: str | None, dose: float | None
+        self, volume: float | None, drug: str | None, dose: float | None, event: Event | None = None
     ) -> dict[str, float]:
         if volume is None:
             conc = self.conc.get(drug or "", 0.0)
+            told = safety.programmed_concs(event).get(drug or "") if event is not None else None
+            conc = told or conc  # the pump turns the dose into mL with what it was told
             volume = (dose or 0.0) / conc if conc > 0 else 0.0
         return {d: volume * c for d, c in self.conc.items() if c > 0}
 
     def on_bolus(self, bolus: Bolus) -> None:
-        amounts = self.bolus_mg(bolus.volume_ml, bolus.dose_drug, bolus.dose_mg)
+        amounts = self.bolus_mg(bolus.volume_ml, bolus.dose_drug, bolus.dose_mg, bolus)
         for d, mg in sorted(amounts.items()):
             drug = self.lib.get(d)
             if drug is None:
                 continue
             basal = self.dose.get(d, 0.0) if self.rates is not None else 0.0
             total = basal + mg
-            limit = drug.daily_dose_max
-            hard = limit.hard_for(self.region)
             # a bolus is judged as part of that day's dose: basal + bolus, in mg/day (a bolus
             # of 10 x the hard daily maximum or more is also a dose_implausible_unit)
-            if total > limit.soft * (1 + _TOL):
-                self.judge_limit(
-                    bolus,
-                    "daily_dose_above_max",
-                    drug,
-                    total,
-                    limit,
-                    hard,
-                    "mg/day",
-                    f"daily dose (bolus {amount(drug, mg, 'mg')} + basal "
-                    f"{amount(drug, basal, 'mg/day')})",
-                )
+            self.judge_limit(
+                bolus,
+                "daily_dose_above_max",
+                drug,
+                total,
+                drug.daily_dose_max,
+                "mg/day",
+                f"daily dose (bolus {amount(drug, mg, 'mg')} + basal "
+                f"{amount(drug, basal, 'mg/day')})",
+            )
+        safety.clinician_bolus(self, bolus, amounts)
 
     def on_priming(self, event: PrimingBolus) -> None:
-        pump = self.scenario.pump
         if self.fills == 0:
             return
-        first_fill = next(e for e in self.events if isinstance(e, Fill))
-        pumped = self.result.pumped_ml_between(first_fill.at, event.at)
-        primed = pump.fluid_path_initial == "primed" or pumped > pump.fluid_path_ml * _TOL
-        if not primed:
-            return
-        vol = event.volume_ml if event.volume_ml is not None else pump.fluid_path_ml
+        left = safety.drug_free_left(self, event.at)
+        vol = event.volume_ml if event.volume_ml is not None else self.path_ml
         mg = {d: vol * c for d, c in self.conc.items() if c > 0}
         what = ", ".join(f"{d} {amount(self.lib.get(d), v, 'mg')}" for d, v in sorted(mg.items()))
-        self.add(
-            event,
-            "priming_bolus_on_primed_path",
-            "hard",
-            None,
-            vol,
-            pump.fluid_path_ml,
-            "mL",
-            f"priming bolus of {fmt(vol)} mL while the catheter already holds drug: it would "
-            f"give {what or 'drug'} at the priming rate as an overdose; use a bridge bolus "
-            "after a refill, a priming bolus only for an empty (new or revised) fluid path",
-            self.model.params["fluid_path_ml"].source,
-        )
+        source = self.model.params["fluid_path_ml"].source
+        if left <= max(1e-6, self.path_ml * 1e-6):
+            self.add(
+                event,
+                "priming_bolus_on_primed_path",
+                "hard",
+                None,
+                vol,
+                self.path_ml,
+                "mL",
+                f"priming bolus of {fmt(vol)} mL while the catheter already holds drug: it would "
+                f"give {what or 'drug'} at the priming rate as an overdose; use a bridge bolus "
+                "after a refill, a priming bolus only for an empty (new or revised) fluid path",
+                source,
+            )
+            return
+        margin = self.lib.safety.priming_margin_fraction
+        if vol > left * (1 + margin.value) * (1 + _TOL):
+            excess = vol - left
+            extra = ", ".join(
+                f"{d} {amount(self.lib.get(d), excess * c, 'mg')}"
+                for d, c in sorted(self.conc.items())
+                if c > 0
+            )
+            self.add(
+                event,
+                "priming_volume_above_path",
+                "hard",
+                None,
+                vol,
+                left * (1 + margin.value),
+                "mL",
+                f"priming bolus of {fmt(vol)} mL but only {fmt(left)} mL of the catheter is "
+                f"drug-free: the other {fmt(excess)} mL ({extra or 'drug'}) goes into the patient "
+                f"at the priming rate as an overdose; prime with {fmt(left)} mL",
+                margin.source,
+            )
 
     def on_ptm(self, event: PtmSettings) -> None:
         self.ptm = event if event.enabled else None
@@ -974,9 +1120,13 @@ class _Checker:
             self.ptm_volume_ml = event.volume_ml
         else:
             conc = self.conc.get(event.dose_drug or "", 0.0)
+            conc = safety.programmed_concs(event).get(event.dose_drug or "") or conc
             self.ptm_volume_ml = (event.dose_mg or 0.0) / conc if conc > 0 else 0.0
         self.ptm_naive(event, [d for d, c in self.conc.items() if c > 0])
         self.judge_ptm(event, event)
+        per_dose = self.bolus_mg(self.ptm_volume_ml, None, None)
+        safety.ptm_bolus(self, event, per_dose)
+        self.ptm_mg = per_dose
 
     def ptm_naive(self, event: Event, present: Sequence[str]) -> None:
         """``ptm_opioid_naive`` for each of ``present`` the PTM may not give a naive patient."""
@@ -988,7 +1138,7 @@ class _Checker:
         if opioids:
             if self.patient.opioid_tolerance is None:
                 self.note_patient(event)
-            elif self.patient.opioid_tolerance == "naive":
+            if self.patient.maybe_naive:
                 for d in sorted(opioids):
                     drug = self.lib.get(d)
                     assert drug is not None
@@ -1001,7 +1151,8 @@ class _Checker:
                         None,
                         "",
                         f"PTM boluses of {d} (an opioid) are enabled for an opioid-naive "
-                        "patient: contraindicated; disable the PTM",
+                        "patient (or one whose opioid tolerance is not stated): contraindicated; "
+                        "disable the PTM",
                         self.lib_source_ptm(drug),
                     )
 
@@ -1023,7 +1174,6 @@ class _Checker:
                 drug,
                 total,
                 drug.daily_dose_max,
-                drug.daily_dose_max.hard_for(self.region),
                 "mg/day",
                 f"daily dose with full PTM use (basal {amount(drug, basal, 'mg/day')} + "
                 f"{fmt(count)} × {amount(drug, mg, 'mg')})",

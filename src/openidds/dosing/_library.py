@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -43,10 +44,43 @@ class Limit:
     hard_basis: str
     source: str
     by_region: Mapping[str, float] = field(default_factory=dict)
+    soft_by_region: Mapping[str, float] = field(default_factory=dict)
+    by_indication: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    """``indication -> (soft, hard)``: e.g. baclofen by the origin of spasticity."""
+    children: tuple[float, float, float] | None = None
+    """``(under_age_years, soft, hard)``: the limits for children younger than that age."""
+    by_indication_basis: str = ""
+    children_basis: str = ""
 
     def hard_for(self, region: str) -> float:
         """The hard maximum in a region (``by_region``, else ``hard``)."""
         return self.by_region.get(region, self.hard)
+
+    def for_patient(
+        self, region: str, indication: str | None, age_years: float | None
+    ) -> tuple[float, float, str, str]:
+        """``(soft, hard, soft_basis, hard_basis)`` for one patient: the strictest of the
+        region's, the indication's and (for a child) the children's limits."""
+        soft, hard = self.soft_by_region.get(region, self.soft), self.hard_for(region)
+        soft_basis, hard_basis = self.soft_basis, self.hard_basis
+        if region in self.soft_by_region:
+            soft_basis = f"{self.hard_basis}; region {region}"
+        if indication is None and self.by_indication:
+            # fail closed: the indication is not stated, judge with the strictest
+            indication = min(self.by_indication, key=lambda k: self.by_indication[k])
+        if indication is not None and indication in self.by_indication:
+            s, h = self.by_indication[indication]
+            if s != soft:
+                soft, soft_basis = s, self.by_indication_basis
+            if h < hard:
+                hard, hard_basis = h, self.by_indication_basis
+        if self.children is not None and age_years is not None and age_years < self.children[0]:
+            s, h = self.children[1], self.children[2]
+            if s < soft:
+                soft, soft_basis = s, self.children_basis
+            if h < hard:
+                hard, hard_basis = h, self.children_basis
+        return min(soft, hard), hard, soft_basis, hard_basis
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +94,9 @@ class StartingDose:
     source: str
     rule_factor: float | None = None
     screening_bolus_doses_mg: tuple[float, ...] = ()
+    guideline_high: float | None = None
+    """A stricter guideline range's top: a start above it, within ``high``, is info."""
+    guideline_basis: str = ""
 
     @property
     def upper(self) -> float | None:
@@ -87,6 +124,52 @@ class Titration:
     hard_kind: str = ""
     phases: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     no_increase_after_implant_hours: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """One sourced number of the library."""
+
+    value: float
+    kind: str
+    confirmed: bool
+    source: str
+    basis: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Decrease:
+    """Largest one-step decrease, as a fraction of the dose in force (0.2 = -20 %)."""
+
+    soft_fraction: float | None
+    hard_fraction: float | None
+    decimal_pattern_hard: bool
+    soft_basis: str
+    hard_basis: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class OpioidSwitch:
+    """Judging a switch between opioids with the equianalgesic table."""
+
+    reduction_low: float
+    reduction_high: float
+    hard_factor: float
+    basis: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Safety:
+    """Library-wide policy numbers of the dose-safety rules (issue 9), each with its source."""
+
+    decimal_pattern_tolerance: Value
+    priming_margin_fraction: Value
+    ptm_bolus_fraction: Limit
+    clinician_bolus_naive_window_hours: Value
+    programmed_concentration_tolerance: Value
+    opioid_switch: OpioidSwitch
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +205,15 @@ class Drug:
     titration: Titration
     stability: Stability
     labelled: Labelled
+    withdrawal_wording: str = ""
+    """What an interruption of this drug can do, in words a clinician reads (withdrawal)."""
+    decrease: Decrease | None = None
+    bolus_max: Limit | None = None
+    """Largest single bolus (clinician or PTM), mg."""
+    low_reservoir_alarm_min_ml: Value | None = None
+    max_interruption_hours: Value | None = None
+    equianalgesic: RouteRatio | None = None
+    """Opioids: mg of intrathecal morphine equal to 1 mg of this drug intrathecally."""
 
     @property
     def is_opioid(self) -> bool:
@@ -161,6 +253,7 @@ class Library:
     routes: tuple[str, ...]
     route_ratios: Mapping[str, Mapping[str, RouteRatio]]
     """``route_ratios[drug][route]``."""
+    safety: Safety
 
     def get(self, drug_id: str) -> Drug | None:
         return self.drugs.get(drug_id)
@@ -235,6 +328,7 @@ def parse_library(data: Mapping[str, Any], *, path: str = "<dict>") -> Library:
             )
         }
     return Library(
+        safety=_safety(r, r.table(data, "safety")),
         id=lib_id,
         version=version,
         released=released if isinstance(released, date) else None,
@@ -244,6 +338,77 @@ def parse_library(data: Mapping[str, Any], *, path: str = "<dict>") -> Library:
         checks=policy,
         routes=routes,
         route_ratios=ratios,
+    )
+
+
+def _value(r: _Reader, t: Mapping[str, Any], name: str, where: str) -> Value:
+    table = r.table(t, name, where)
+    full = f"{where}.{name}"
+    kind = r.string(table, "kind", full)
+    if kind not in _KINDS:
+        raise r.error(f"{full}.kind", f"must be one of {', '.join(_KINDS)}")
+    return Value(
+        value=r.number(table, "value", full),
+        kind=kind,
+        confirmed=r.boolean(table, "confirmed", full),
+        source=r.string(table, "source", full),
+        basis=str(table.get("basis", "")),
+    )
+
+
+def _optional_value(r: _Reader, t: Mapping[str, Any], name: str, where: str) -> Value | None:
+    return _value(r, t, name, where) if name in t else None
+
+
+def _safety(r: _Reader, t: Mapping[str, Any]) -> Safety:
+    where = "safety"
+    switch = r.table(t, "opioid_switch", where)
+    sw = f"{where}.opioid_switch"
+    opioid_switch = OpioidSwitch(
+        reduction_low=r.number(switch, "reduction_low", sw),
+        reduction_high=r.number(switch, "reduction_high", sw),
+        hard_factor=r.number(switch, "hard_factor", sw),
+        basis=r.string(switch, "basis", sw),
+        source=r.string(switch, "source", sw),
+    )
+    if not 0 <= opioid_switch.reduction_low <= opioid_switch.reduction_high < 1:
+        raise r.error(sw, "needs 0 <= reduction_low <= reduction_high < 1")
+    if opioid_switch.hard_factor <= 1 - opioid_switch.reduction_low:
+        raise r.error(f"{sw}.hard_factor", "must be above 1 - reduction_low")
+    safety = Safety(
+        decimal_pattern_tolerance=_value(r, t, "decimal_pattern_tolerance", where),
+        priming_margin_fraction=_value(r, t, "priming_margin_fraction", where),
+        ptm_bolus_fraction=_limit(r, r.table(t, "ptm_bolus_fraction", where), f"{where}.ptm"),
+        clinician_bolus_naive_window_hours=_value(
+            r, t, "clinician_bolus_naive_window_hours", where
+        ),
+        programmed_concentration_tolerance=_value(
+            r, t, "programmed_concentration_tolerance", where
+        ),
+        opioid_switch=opioid_switch,
+    )
+    if not 0 < safety.decimal_pattern_tolerance.value < 0.5:
+        raise r.error(f"{where}.decimal_pattern_tolerance", "must be between 0 and 0.5")
+    return safety
+
+
+def _decrease(r: _Reader, t: Mapping[str, Any], where: str) -> Decrease:
+    def opt(name: str) -> float | None:
+        return r.number(t, name, where) if name in t else None
+
+    soft, hard = opt("soft_fraction"), opt("hard_fraction")
+    for value, name in ((soft, "soft_fraction"), (hard, "hard_fraction")):
+        if value is not None and not 0 < value <= 1:
+            raise r.error(f"{where}.{name}", "must be a fraction in (0, 1]")
+    if soft is not None and hard is not None and soft > hard:
+        raise r.error(where, "needs soft_fraction <= hard_fraction")
+    return Decrease(
+        soft_fraction=soft,
+        hard_fraction=hard,
+        decimal_pattern_hard=r.boolean(t, "decimal_pattern_hard", where),
+        soft_basis=str(t.get("soft_basis", "")),
+        hard_basis=str(t.get("hard_basis", "")),
+        source=r.string(t, "source", where),
     )
 
 
@@ -286,7 +451,30 @@ def _drug(r: _Reader, drug_id: str, raw: object) -> Drug:
         )
     concentration = _limit(r, r.table(raw, "concentration_max_mg_per_ml", where), where)
     daily = _limit(r, r.table(raw, "daily_dose_max_mg_per_day", where), where)
+    withdrawal = r.table(raw, "withdrawal_risk", where)
+    withdrawal_risk = r.boolean(withdrawal, "value", where)
+    wording = str(withdrawal.get("wording", ""))
+    if withdrawal_risk:
+        # fail closed: a withdrawal-risk drug must say what an interruption does and carry
+        # the limits that guard against one
+        wording = r.string(withdrawal, "wording", f"{where}.withdrawal_risk")
+        for name in ("decrease", "low_reservoir_alarm_min_ml", "max_interruption_hours"):
+            if name not in raw:
+                raise r.error(where, f"a withdrawal-risk drug needs the table {name}")
+    if drug_class == "opioid" and "equianalgesic_morphine_mg_per_mg" not in raw:
+        raise r.error(where, "an opioid needs the table equianalgesic_morphine_mg_per_mg")
+    equi = raw.get("equianalgesic_morphine_mg_per_mg")
     return Drug(
+        withdrawal_wording=wording,
+        decrease=_decrease(r, r.table(raw, "decrease", where), f"{where}.decrease")
+        if "decrease" in raw
+        else None,
+        bolus_max=_limit(r, r.table(raw, "bolus_max_mg", where), f"{where}.bolus_max_mg"),
+        low_reservoir_alarm_min_ml=_optional_value(r, raw, "low_reservoir_alarm_min_ml", where),
+        max_interruption_hours=_optional_value(r, raw, "max_interruption_hours", where),
+        equianalgesic=_ratio(r, equi, f"{where}.equianalgesic_morphine_mg_per_mg")
+        if isinstance(equi, Mapping)
+        else None,
         id=drug_id,
         name=r.string(raw, "name", where),
         drug_class=drug_class,
@@ -326,6 +514,44 @@ def _limit(r: _Reader, t: Mapping[str, Any], where: str) -> Limit:
     if not isinstance(by_region_raw, Mapping):
         raise r.error(f"{where}.by_region", "must be a table of region = mg/day")
     by_region = {str(k): r.number(by_region_raw, k, f"{where}.by_region") for k in by_region_raw}
+    soft_region_raw = t.get("soft_by_region", {})
+    if not isinstance(soft_region_raw, Mapping):
+        raise r.error(f"{where}.soft_by_region", "must be a table of region = value")
+    soft_by_region = {
+        str(k): r.number(soft_region_raw, k, f"{where}.soft_by_region") for k in soft_region_raw
+    }
+    for region_name, value in soft_by_region.items():
+        if region_name not in REGIONS:
+            raise r.error(f"{where}.soft_by_region", f"unknown region {region_name!r}")
+        if value > by_region.get(region_name, hard):
+            raise r.error(f"{where}.soft_by_region.{region_name}", "is above the hard limit")
+    for region_name, value in by_region.items():
+        if region_name not in REGIONS:
+            raise r.error(f"{where}.by_region", f"unknown region {region_name!r}")
+        if value < soft:
+            raise r.error(f"{where}.by_region.{region_name}", "is below the soft limit")
+    by_indication: dict[str, tuple[float, float]] = {}
+    for name, value in dict(t.get("by_indication", {})).items():
+        if name not in INDICATIONS or not isinstance(value, Mapping):
+            raise r.error(f"{where}.by_indication.{name}", "must be an indication = {soft, hard}")
+        pair = (
+            r.number(value, "soft", f"{where}.by_indication.{name}"),
+            r.number(value, "hard", f"{where}.by_indication.{name}"),
+        )
+        if not 0 < pair[0] <= pair[1]:
+            raise r.error(f"{where}.by_indication.{name}", "needs 0 < soft <= hard")
+        by_indication[str(name)] = pair
+    children = None
+    if "children" in t:
+        c = r.table(t, "children", where)
+        cw = f"{where}.children"
+        children = (
+            r.number(c, "under_age_years", cw),
+            r.number(c, "soft", cw),
+            r.number(c, "hard", cw),
+        )
+        if not 0 < children[1] <= children[2]:
+            raise r.error(cw, "needs 0 < soft <= hard")
     for kind_name in ("soft_kind", "hard_kind"):
         if r.string(t, kind_name, where) not in _KINDS:
             raise r.error(f"{where}.{kind_name}", f"must be one of {', '.join(_KINDS)}")
@@ -338,6 +564,11 @@ def _limit(r: _Reader, t: Mapping[str, Any], where: str) -> Limit:
         hard_basis=r.string(t, "hard_basis", where),
         source=r.string(t, "source", where),
         by_region=by_region,
+        soft_by_region=soft_by_region,
+        by_indication=by_indication,
+        children=children,
+        by_indication_basis=str(t.get("by_indication_basis", "")),
+        children_basis=str(r.table(t, "children", where).get("basis", "")) if children else "",
     )
 
 
@@ -358,7 +589,12 @@ def _starting(r: _Reader, t: Mapping[str, Any], where: str) -> StartingDose:
     low, high = r.number(t, "low", where), r.number(t, "high", where)
     if low > high:
         raise r.error(where, "needs low <= high")
+    guideline_high = r.number(t, "guideline_high", where) if "guideline_high" in t else None
+    if guideline_high is not None and guideline_high > high:
+        raise r.error(f"{where}.guideline_high", "must not be above high")
     return StartingDose(
+        guideline_high=guideline_high,
+        guideline_basis=str(t.get("guideline_basis", "")),
         low=low,
         high=high,
         applies_to=applies,
@@ -427,8 +663,13 @@ class _Reader:
 
     def number(self, t: Mapping[str, Any], name: str, where: str) -> float:
         value = t.get(name)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise self.error(f"{where}.{name}", f"must be a number >= 0, got {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise self.error(f"{where}.{name}", f"must be a finite number >= 0, got {value!r}")
         return float(value)
 
     def boolean(self, t: Mapping[str, Any], name: str, where: str) -> bool:

@@ -41,14 +41,14 @@ def clinic_copy(
     version: str = "1", morphine_soft: str = "35.0", morphine_hard: str = "40.0"
 ) -> str:
     """The shipped library as a clinic copy: its own id, a version, morphine's daily limits
-    raised (soft 15 -> 35, hard 20 -> 40 mg/day)."""
+    raised (soft 20 -> 35, hard 30 -> 40 mg/day)."""
     text = BUILTIN_TOML.replace('id = "openidds-drug-library"', 'id = "own-clinic-library"', 1)
-    text = text.replace('version = "1"', f'version = "{version}"', 1)
+    text = re.sub(r'(?m)^version = "\d+"', f'version = "{version}"', text, count=1)
     start = text.index("[drugs.morphine.daily_dose_max_mg_per_day]")
     end = text.index("\n[", start + 1)
     table = text[start:end]
-    table = re.sub(r"(?m)^soft = 15\.0", f"soft = {morphine_soft}", table)
-    table = re.sub(r"(?m)^hard = 20\.0", f"hard = {morphine_hard}", table)
+    table = re.sub(r"(?m)^soft = 20\.0", f"soft = {morphine_soft}", table)
+    table = re.sub(r"(?m)^hard = 30\.0", f"hard = {morphine_hard}", table)
     assert table != text[start:end], "the morphine table was not found as expected"
     return text[:start] + table + text[end:]
 
@@ -339,7 +339,7 @@ def test_property_a_clinic_always_keeps_an_admin(clinic, operations):
 
 
 def _morphine_scenario() -> dict[str, Any]:
-    """20 mL of morphine 25 mg/mL and a program of 30 mg/day."""
+    """20 mL of morphine 25 mg/mL and a program of 33 mg/day."""
     at = datetime(2026, 2, 2, 10, tzinfo=UTC)
     return {
         "scenario": {
@@ -352,7 +352,7 @@ def _morphine_scenario() -> dict[str, Any]:
         "patient": {"opioid_tolerance": "tolerant", "indication": "cancer_pain"},
         "event": [
             {"at": at, "kind": "fill", "volume_ml": 20.0, "drugs": {"morphine": "25 mg/mL"}},
-            {"at": at, "kind": "program", "mode": "continuous", "dose": {"morphine": "30 mg/day"}},
+            {"at": at, "kind": "program", "mode": "continuous", "dose": {"morphine": "33 mg/day"}},
         ],
     }
 
@@ -376,12 +376,12 @@ def test_a_clinic_uses_the_builtin_library_until_it_chooses_another(clinic, admi
 
 
 def test_the_dose_checks_judge_with_the_clinics_library(clinic, admin):
-    """30 mg/day of morphine: above the built-in hard maximum of 20 mg/day (a hard
+    """33 mg/day of morphine: above the built-in hard maximum of 30 mg/day (a hard
     finding); under the clinic copy's 35 soft / 40 hard there is no daily-dose finding."""
     scenario = _morphine_scenario()
     before = check(scenario, library_for_clinic(clinic))
     daily = [f for f in before if f.code == "daily_dose_above_max"]
-    assert [(f.severity, f.value, f.limit) for f in daily] == [("hard", 30.0, 20.0)]
+    assert [(f.severity, f.value, f.limit) for f in daily] == [("hard", 33.0, 30.0)]
     upload = services.upload_library(by=admin, clinic=clinic, toml=clinic_copy(), note="n")
     services.select_library(by=admin, clinic=clinic, library=upload, reason="r")
     after = check(scenario, library_for_clinic(clinic))
@@ -394,24 +394,24 @@ def test_an_upload_is_audited_with_its_differences_from_the_library_in_use(clini
     assert len(upload.sha256) == 64
     [event] = _events(Action.DRUG_LIBRARY_UPLOADED)
     assert event.details["library"] == "own-clinic-library"
-    assert event.details["compared_with"] == "openidds-drug-library 1"
+    assert event.details["compared_with"] == "openidds-drug-library 2"
     assert event.details["changes"] == [
         {
             "drug": "morphine",
             "parameter": "daily dose max, soft",
-            "old": "15 mg/day",
+            "old": "20 mg/day",
             "new": "35 mg/day",
         },
         {
             "drug": "morphine",
             "parameter": "daily dose max, hard",
-            "old": "20 mg/day",
+            "old": "30 mg/day",
             "new": "40 mg/day",
         },
     ]
     services.select_library(by=admin, clinic=clinic, library=upload, reason="committee")
     [selected] = _events(Action.DRUG_LIBRARY_SELECTED)
-    assert selected.details["old"] == {"library": "openidds-drug-library", "version": "1"}
+    assert selected.details["old"] == {"library": "openidds-drug-library", "version": "2"}
     assert selected.details["new"] == {
         "library": "own-clinic-library",
         "version": "1",
@@ -508,14 +508,15 @@ def test_library_records_are_append_only(clinic, admin):
 def test_limit_rows_carry_values_kinds_and_sources():
     rows = {(r.drug, r.parameter): r for r in limit_rows(load_library(), _raw_builtin())}
     hard = rows[("morphine", "daily dose max, hard")]
-    assert hard.value == "20 mg/day"
-    assert hard.kind == "label"
-    assert hard.confirmed is True
-    assert "Infumorph" in hard.basis
+    assert hard.value == "30 mg/day"
+    assert hard.kind == "clinic-policy"
+    assert hard.confirmed is False
+    assert "caution threshold" in hard.basis
     assert hard.source
     soft = rows[("morphine", "daily dose max, soft")]
-    assert soft.value == "15 mg/day"
-    assert soft.confirmed is False
+    assert soft.value == "20 mg/day"
+    assert soft.confirmed is True
+    assert "Infumorph" in soft.basis
     # mcg drugs also in mcg: ziconotide 0.0192 mg/day = 19.2 mcg/day, EU 0.0216 = 21.6
     zic = rows[("ziconotide", "daily dose max, hard")]
     assert zic.value.startswith("19.2 mcg/day (0.0192 mg/day)")
@@ -586,8 +587,8 @@ def test_library_page_shows_limits_with_sources(clinic, users, admin, client_for
     response = client_for(admin).get(f"/clinics/{clinic.slug}/drug-library/")
     text = response.content.decode()
     assert response.status_code == 200
-    assert "openidds-drug-library version 1" in text
-    assert "Infumorph label: caution above 20 mg/day" in text
+    assert "openidds-drug-library version 2" in text
+    assert "Infumorph label: caution with doses above 20 mg/day" in text
     assert "UNCONFIRMED" in text
     # physicians and nurses read it too, without the forms
     physician_page = client_for(users[Role.PHYSICIAN]).get(f"/clinics/{clinic.slug}/drug-library/")

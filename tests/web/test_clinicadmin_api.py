@@ -135,7 +135,7 @@ def test_library_get_upload_and_set(api, clinic):
     body = response.json()
     assert (body["library"], body["version"], body["builtin"]) == (
         "openidds-drug-library",
-        "1",
+        "2",
         True,
     )
     morphine_hard = next(
@@ -143,7 +143,7 @@ def test_library_get_upload_and_set(api, clinic):
         for r in body["limits"]
         if r["drug"] == "morphine" and r["parameter"] == "daily dose max, hard"
     )
-    assert morphine_hard["value"] == "20 mg/day"
+    assert morphine_hard["value"] == "30 mg/day"
     assert morphine_hard["source"]
 
     bad = api("POST", "/clinics/own/drug-libraries", {"toml": "x = ", "note": "n"})

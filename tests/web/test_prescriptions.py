@@ -297,7 +297,7 @@ def test_versions_chain_and_verify(physician, patient, pump, t0):
         by=physician,
         patient=patient,
         changes=[{"kind": "stop", "at": at + timedelta(minutes=5), "fields": {}}],
-        reasons={},
+        reasons={"withdrawal_pump_stopped": "explant planned; oral morphine bridge"},
         password=PASSWORD,
     )
     assert (first.version, second.version) == (1, 2)
@@ -324,7 +324,7 @@ def test_tampering_is_detected(physician, patient, pump, t0):
         by=physician,
         patient=patient,
         changes=[{"kind": "stop", "at": at + timedelta(minutes=5), "fields": {}}],
-        reasons={},
+        reasons={"withdrawal_pump_stopped": "explant planned; oral morphine bridge"},
         password=PASSWORD,
     )
     # a changed dose in the stored content no longer matches its signature

@@ -158,7 +158,7 @@ def test_a_hard_finding_shows_no_sign_button(client_for, physician, clinic, pati
     response = _post(
         client,
         _url(clinic, patient),
-        {**_compose(t0, patient, dose="30 mg/day"), "action": "preview"},
+        {**_compose(t0, patient, dose="40 mg/day"), "action": "preview"},
     )
     html = response.content.decode()
     assert "daily_dose_above_max" in html

@@ -400,8 +400,13 @@ class _Checker:
         times the volume pumped since the last fill when that is larger (issue 9, class 9)."""
         pump = self.scenario.pump
         since = self.last_fill.at if self.last_fill is not None else self.scenario.start
-        pumped = self.result.pumped_ml_between(since, at) if at > since else 0.0
-        return max(pump.refill_discrepancy_ml, pump.accuracy * pumped)
+        return max(pump.refill_discrepancy_ml, pump.accuracy * self.pumped(since, at))
+
+    def pumped(self, start: datetime, end: datetime) -> float:
+        """mL pumped in [start, end], clamped to the replay (0 for an empty interval)."""
+        start = max(start, self.scenario.start)
+        end = min(end, self.scenario.end)
+        return self.result.pumped_ml_between(start, end) if end > start else 0.0
 
     # -- fill ------------------------------------------------------------------------------
 

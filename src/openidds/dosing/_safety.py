@@ -580,7 +580,7 @@ def drug_free_left(ck: _Checker, at: datetime) -> float:
     """mL of drug-free fluid still in the catheter at ``at`` (what has not been pumped out)."""
     if ck.drug_free_ml <= 0:
         return 0.0
-    pumped = ck.result.pumped_ml_between(ck.drug_free_since, at) if at > ck.drug_free_since else 0.0
+    pumped = ck.pumped(ck.drug_free_since, at)
     return max(0.0, ck.drug_free_ml - pumped)
 
 
@@ -592,7 +592,7 @@ def on_bridge(ck: _Checker, event: Event) -> None:
     if ck.bridged_since_fill:
         why = f"a bridge bolus was already given after the fill of {utc(fill.at)}"
     else:
-        pumped = ck.result.pumped_ml_between(fill.at, event.at) if event.at > fill.at else 0.0
+        pumped = ck.pumped(fill.at, event.at)
         if pumped >= ck.path_ml * (1 - 1e-6):
             why = (
                 f"{fmt(pumped)} mL has been pumped since the fill of {utc(fill.at)}: the "
@@ -657,7 +657,9 @@ def not_primed(ck: _Checker) -> None:
             continue
         end = event.at + ck.window
         # the basal rate in force once the visit is over (the last hour of its window)
-        rate = ck.result.pumped_ml_between(end - timedelta(hours=1), end) * 24
+        end = min(end, ck.scenario.end)
+        span_h = hours(end - max(end - timedelta(hours=1), event.at))
+        rate = ck.pumped(end - timedelta(hours=span_h), end) * 24 / span_h if span_h > 0 else 0.0
         if rate <= 0:
             continue
         wait_h = left / rate * 24

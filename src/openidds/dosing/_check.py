@@ -775,6 +775,8 @@ class _Checker:
                     self.started_at[d] = event.at
             elif before <= 0:
                 self.started_at[d] = event.at  # given again after a pause: a restart
+            elif switched and drug.is_opioid:
+                pass  # the opioids of a switch are judged together (opioid_switch_*)
             elif mean[d] > before * (1 + _TOL):
                 what = f"{drug.id} rises"
                 if not safety.decimal_pattern(self, event, drug, before, mean[d], "mg/day", what):

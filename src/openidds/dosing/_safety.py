@@ -119,7 +119,7 @@ def on_fill_before_mix(ck: _Checker, fill: Fill, first_of_device: bool) -> None:
     expected = outcome.expected_ml if outcome is not None else None
     threshold = ck.low_alarm_ml
     if not first_of_device and expected is not None:
-        if fill.aspirated_ml is None and expected > ck.scenario.pump.accuracy * 0 + _TOL:
+        if fill.aspirated_ml is None and expected > 1e-6:
             ck.add(
                 fill,
                 "refill_not_reconciled",

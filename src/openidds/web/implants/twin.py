@@ -73,9 +73,18 @@ def scenario_for(
         "patient": {
             "opioid_tolerance": patient.opioid_tolerance,
             "indication": patient.indication,
+            # children have their own limits (baclofen); the age when the records end
+            "age_years": _age_years(patient.date_of_birth, until),
         },
         "event": scenario_events,
     }
+
+
+def _age_years(born: Any, at: datetime) -> float:
+    """Whole years of age at ``at`` (0 to 130; the dose checks' ``[patient] age_years``)."""
+    day = at.date()
+    years = day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+    return float(min(max(years, 0), 130))
 
 
 # -- the state of the pump -----------------------------------------------------------------

@@ -265,13 +265,13 @@ class Reference:
         return 0.0 if self.stopped else self._program_rate(self.program, k)
 
     def _rate(self, k: int) -> float:
+        boluses = sum(r for _, r in self.windows)
         if self.priming is not None:
-            base = self.priming[1]
-        elif self.bridge_left is not None:
-            base = self.bridge_rate
-        else:
-            base = self._basal_in_force(k)
-        return base + sum(r for _, r in self.windows)
+            # boluses running at once share the maximum bolus rate (docs/scenario-format.md
+            # §8.6): priming + clinician/PTM boluses together never exceed it
+            return min(self.priming[1] + boluses, max(self.max_bolus, self.priming[1]))
+        base = self.bridge_rate if self.bridge_left is not None else self._basal_in_force(k)
+        return base + min(boluses, self.max_bolus)
 
     def _moving(self, k: int) -> bool:
         return not self.stopped and not self._stalled(k) and self.res_ml > 0

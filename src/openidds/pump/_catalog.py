@@ -112,6 +112,13 @@ class PumpModel:
         return bool(self.params["mri_stalls_motor"].value)
 
     @property
+    def mri_requires_empty_reservoir(self) -> bool:
+        """The labeling says to empty the reservoir before an MRI (Prometra II); a catalog
+        copy without the value says no."""
+        param = self.params.get("mri_requires_empty_reservoir")
+        return bool(param.value) if param is not None else False
+
+    @property
     def has_battery(self) -> bool:
         return all(name in self.params for name in _BATTERY_PARAMS)
 

@@ -18,13 +18,17 @@ from ._scenario import (
     RELATIVE_TOLERANCE,
     Bolus,
     BridgeBolus,
+    CatheterRevision,
     Event,
     Fill,
+    Interrogation,
     Mri,
     PrimingBolus,
     Program,
     PtmRequest,
     PtmSettings,
+    Pump,
+    PumpReplacement,
     RateSpec,
     Scenario,
     Stop,
@@ -68,6 +72,7 @@ class EndState:
     eos_at: float | None
     last_fill_at: float | None
     last_fill_stability_days: float | None
+    pump: Pump
 
 
 class Replay:
@@ -76,6 +81,7 @@ class Replay:
     def __init__(self, scenario: Scenario) -> None:
         self.sc = scenario
         pump = scenario.pump
+        self.pump = pump  # the pump in force (a pump_replacement changes it)
         self.model = pump.model
         self.clock = Clock(scenario.start, scenario.timezone)
         self.end = self.clock.days_of(scenario.end)
@@ -163,9 +169,13 @@ class Replay:
         if left > 0:
             self.batt_left = left
             return
-        # ERI before the scenario starts: assume the earlier pumping was spread evenly.
-        per_day = 1.0 + (self.k * b.pumped_ml_before_start / span if span > 0 else 0.0)
-        self.eri_at = since_days + b.days_to_eri_at_zero_flow / per_day if span > 0 else 0.0
+        # ERI before the scenario starts: when exactly is not known. Take the earliest
+        # possible instant (all the earlier pumping right at `started`), so that EOS, when
+        # the pump stops and a withdrawal-risk drug stops with it, is never later than it
+        # can be (docs/scenario-format.md §12).
+        self.eri_at = since_days + max(
+            0.0, b.days_to_eri_at_zero_flow - self.k * b.pumped_ml_before_start
+        )
         self.batt_left = 0.0
         self.eos_at = self.eri_at + b.eos_after_eri_days
         if self.eri_at >= 0:
@@ -194,13 +204,13 @@ class Replay:
             return 0.0
         if self.stall_until is not None:
             return 0.0
+        cap = self.model.max_bolus_rate_ml_per_day
         if self.priming_end is not None:
-            base = self.priming_rate
-        elif self.bridge_left_ml is not None:
-            base = self.bridge_rate
-        else:
-            base = self._basal_rate()
-        return base + self.window_rate
+            # the boluses running at once share the pump's bolus rate (issue 9): a priming
+            # bolus and a clinician or PTM bolus together never exceed the maximum
+            return min(self.priming_rate + self.window_rate, max(cap, self.priming_rate))
+        base = self.bridge_rate if self.bridge_left_ml is not None else self._basal_rate()
+        return base + min(self.window_rate, cap)
 
     def advance(self, target: float) -> None:
         """Move the pump from ``self.t`` to ``target`` through every breakpoint on the way."""
@@ -379,11 +389,18 @@ class Replay:
             )
         return self.res_c[index]
 
+    def _told(self, event: Event, drug: str, conc: float) -> float:
+        """The concentration the pump turns a dose into a volume with: the one it was told
+        (``programmed_concentration``), else the reservoir's."""
+        told: dict[str, float] = dict(getattr(event, "programmed_conc_mg_per_ml", {}))
+        return told.get(drug, conc)
+
     def _resolve_rate(self, event: Event, spec: RateSpec) -> float:
         if spec.rate_ml_per_day is not None:
             return spec.rate_ml_per_day
         assert spec.dose_drug is not None and spec.dose_mg_per_day is not None
         conc = self._conc_of(event, spec.dose_drug, f"{spec.field}.{spec.dose_drug}")
+        conc = self._told(event, spec.dose_drug, conc)
         rate = spec.dose_mg_per_day / conc
         low, high = self.model.min_rate_ml_per_day, self.model.max_rate_ml_per_day
         if rate < low * (1 - RELATIVE_TOLERANCE) or rate > high * (1 + RELATIVE_TOLERANCE):
@@ -406,7 +423,7 @@ class Replay:
         discrepancy = None
         if e.aspirated_ml is not None:
             discrepancy = e.aspirated_ml + residual - expected
-            threshold = self.sc.pump.refill_discrepancy_ml
+            threshold = self.pump.refill_discrepancy_ml
             if abs(discrepancy) > threshold * (1 + RELATIVE_TOLERANCE):
                 self.alarms.append(RawAlarm(t, "refill_discrepancy"))
             aspirated = e.aspirated_ml
@@ -500,7 +517,8 @@ class Replay:
             volume = e.volume_ml
         else:
             assert e.dose_drug is not None and e.dose_mg is not None
-            volume = e.dose_mg / self._conc_of(e, e.dose_drug, f"dose.{e.dose_drug}")
+            conc = self._conc_of(e, e.dose_drug, f"dose.{e.dose_drug}")
+            volume = e.dose_mg / self._told(e, e.dose_drug, conc)
             check_bolus_rate(self.model, volume, e.duration_us, e)
         days = e.duration_us / MICROSECONDS_PER_DAY
         self._add_window(t, days, volume / days)
@@ -554,7 +572,8 @@ class Replay:
             volume = e.volume_ml
         else:
             assert e.dose_drug is not None and e.dose_mg is not None
-            volume = e.dose_mg / self._conc_of(e, e.dose_drug, f"dose.{e.dose_drug}")
+            conc = self._conc_of(e, e.dose_drug, f"dose.{e.dose_drug}")
+            volume = e.dose_mg / self._told(e, e.dose_drug, conc)
             check_bolus_rate(self.model, volume, e.duration_us, e)
         self.ptm = PtmState(
             enabled=e.enabled,
@@ -610,6 +629,100 @@ class Replay:
         self.stall_until = until
         self.alarms.append(RawAlarm(t, "motor_stall"))
 
+    def _on_interrogation(self, e: Interrogation, t: float) -> None:
+        reported = e.reservoir_ml
+        self._outcome(
+            e,
+            expected_ml=self.res_v,
+            discrepancy_ml=None if reported is None else reported - self.res_v,
+        )
+
+    def _remove_path(self, keep_ml: float) -> list[list[object]]:
+        """Take the path's fluid out beyond the ``keep_ml`` nearest the outlet (a revised or
+        explanted catheter); what leaves counts as unaccounted (conservation holds)."""
+        kept: list[list[object]] = []
+        left = keep_ml
+        for seg in reversed(self.path):
+            seg_v: float = seg[0]  # type: ignore[assignment]
+            seg_c: tuple[float, ...] = seg[1]  # type: ignore[assignment]
+            take = min(seg_v, max(left, 0.0))
+            if take > _EPS_ML:
+                kept.append([take, seg_c])
+            gone = seg_v - take
+            left -= take
+            if gone > 0:
+                self.unaccounted_ml += gone
+                for i, c in enumerate(seg_c):
+                    self.unaccounted_mg[i] += gone * c
+        kept.reverse()
+        return kept
+
+    def _on_catheter_revision(self, e: CatheterRevision, t: float) -> None:
+        if self.path_primed_pending:
+            raise e.error(
+                "a catheter revision before the first fill of a pump declared 'primed' "
+                "cannot be replayed; give the revision after the first fill",
+                "kind",
+            )
+        new_path = self.path_ml if e.fluid_path_ml < 0 else e.fluid_path_ml
+        free = new_path if e.drug_free_ml < 0 else e.drug_free_ml
+        if free > new_path * (1 + RELATIVE_TOLERANCE):
+            raise e.error(f"{free:g} mL is more than the path of {new_path:g} mL", "drug_free_ml")
+        free = min(free, new_path)
+        kept = self._remove_path(new_path - free)
+        self.path = deque([[free, self.zero], *kept] if free > _EPS_ML else kept)
+        self.filled_ml += free  # the saline or CSF of the new catheter counts as filled
+        self.path_ml = new_path
+        self._outcome(e)
+
+    def _on_pump_replacement(self, e: PumpReplacement, t: float) -> None:
+        assert e.pump is not None
+        # the old pump leaves with what it holds
+        self.unaccounted_ml += self.res_v
+        for i, c in enumerate(self.res_c):
+            self.unaccounted_mg[i] += self.res_v * c
+        self._remove_path(0.0)
+        pump = e.pump
+        self.pump = pump
+        self.model = pump.model
+        self.path_ml = pump.fluid_path_ml
+        self.path = deque([[self.path_ml, self.zero]]) if self.path_ml > 0 else deque()
+        self.filled_ml += self.path_ml
+        self.path_primed_pending = False
+        self.res_v = 0.0
+        self.res_c = self.zero
+        self.filled_once = False
+        self.empty = True
+        self.low_armed = False
+        self.low_ml = pump.low_reservoir_alarm_ml
+        self.program = None
+        self.cursor = None
+        self.pending = None
+        self.stopped = False
+        if pump.fixed_rate_ml_per_day is not None:
+            self._set_program(BasalProgram.continuous(pump.fixed_rate_ml_per_day), t)
+        self.priming_end = None
+        self.bridge_left_ml = None
+        self.windows = []
+        self._recompute_windows()
+        self.stall_until = None
+        self.rate_at_last_fill = 0.0
+        self.last_fill_at = None
+        self.last_fill_stability = None
+        self.ptm = None
+        self.grants_us.clear()
+        self.last_grant_us = None
+        self.battery = pump.battery
+        self.batt_left = None
+        self.eri_at = None
+        self.eos_at = None
+        self.eos = False
+        self.k = 0.0
+        if self.battery is not None:
+            self.k = self.battery.days_per_ml
+            self.batt_left = self.battery.days_to_eri_at_zero_flow
+        self._outcome(e)
+
     # -- log -----------------------------------------------------------------------------
 
     def _log_point(self) -> None:
@@ -632,6 +745,7 @@ class Replay:
             eos_at=self.eos_at,
             last_fill_at=self.last_fill_at,
             last_fill_stability_days=self.last_fill_stability,
+            pump=self.pump,
         )
 
 

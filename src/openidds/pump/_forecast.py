@@ -120,6 +120,13 @@ def compute_forecast(
                 eri = clock.instant(t_eri)
                 t_eos = t_eri + battery.eos_after_eri_days
                 eos_instant = clock.instant(t_eos) if t_eos <= horizon else None
+    if eos_instant is not None:
+        # the pump stops at EOS: a reservoir date after it does not happen (issue 9)
+        low, empty = _until(low, eos_instant), _until(empty, eos_instant)
+        candidates = [low.earliest] if low.earliest is not None else []
+        if last_fill_at is not None and last_fill_stability_days is not None:
+            candidates.append(clock.instant(last_fill_at + last_fill_stability_days))
+        recommended = min(candidates) if candidates else None
     return Forecast(
         low_reservoir_alarm=low,
         empty=empty,
@@ -175,3 +182,9 @@ def _flex_battery_crossing(
         return None
     result = start + days
     return result if result <= horizon else None
+
+
+def _until(band: Band, eos: datetime) -> Band:
+    """The band with every date after ``eos`` (when the pump stops) dropped."""
+    values = (band.nominal, band.earliest, band.latest)
+    return Band(*(None if v is not None and v > eos else v for v in values))

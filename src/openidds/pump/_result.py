@@ -67,7 +67,7 @@ class EventOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"index": self.index, "at": iso_utc(self.at), "kind": self.kind}
-        if self.kind == "fill":
+        if self.kind in ("fill", "interrogation"):
             out["expected_ml"] = None if self.expected_ml is None else _r(self.expected_ml)
             out["discrepancy_ml"] = None if self.discrepancy_ml is None else _r(self.discrepancy_ml)
         elif self.kind == "ptm_request":
@@ -323,7 +323,7 @@ def build_result(replay: Replay) -> SimulationResult:
         ptm_daily = ptm_ml_per_day(ptm.volume_ml, ptm.lockout_us / 86_400e6, ptm.max_per_24h)
     forecast = compute_forecast(
         clock=clock,
-        pump=sc.pump,
+        pump=st.pump,
         t_end=st.t,
         reservoir_ml=st.reservoir_ml,
         program=st.program,

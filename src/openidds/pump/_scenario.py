@@ -37,6 +37,9 @@ EventKind = Literal[
     "ptm_settings",
     "ptm_request",
     "mri",
+    "catheter_revision",
+    "pump_replacement",
+    "interrogation",
 ]
 EVENT_KINDS: tuple[str, ...] = (
     "fill",
@@ -48,6 +51,9 @@ EVENT_KINDS: tuple[str, ...] = (
     "ptm_settings",
     "ptm_request",
     "mri",
+    "catheter_revision",
+    "pump_replacement",
+    "interrogation",
 )
 # Fields any event may carry for other layers (dose checks, notes); the twin ignores them.
 _EXTENSION_FIELDS = frozenset({"override", "note"})
@@ -122,6 +128,8 @@ class Program(Event):
     rate: RateSpec | None = None
     period: Literal["day", "week"] | None = None
     steps: tuple[FlexStep, ...] = ()
+    programmed_conc_mg_per_ml: Mapping[str, float] = field(default_factory=dict)
+    """``programmed_concentration``: what the programmer was told (dose -> rate uses it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +143,7 @@ class Bolus(Event):
     dose_drug: str | None = None
     dose_mg: float | None = None
     duration_us: int = 0
+    programmed_conc_mg_per_ml: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +166,7 @@ class PtmSettings(Event):
     duration_us: int = 0
     lockout_us: int = 0
     max_per_24h: int = 0
+    programmed_conc_mg_per_ml: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +178,33 @@ class PtmRequest(Event):
 class Mri(Event):
     duration_us: int = 0
     recovery_us: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CatheterRevision(Event):
+    """The catheter is revised: the path gets a new volume and (part of) it is drug-free."""
+
+    fluid_path_ml: float = 0.0
+    """The path volume after the revision."""
+    drug_free_ml: float = 0.0
+    """Drug-free fluid at the catheter tip after the revision (delivered first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PumpReplacement(Event):
+    """A new pump (battery, empty reservoir, drug-free path); the old one is explanted."""
+
+    pump: Pump | None = None
+    """The pump in force from this event on (model, path, battery started at the event)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Interrogation(Event):
+    """What the pump reported when read by the programmer; it changes nothing."""
+
+    reservoir_ml: float | None = None
+    alarms: tuple[str, ...] = ()
+    battery: Literal["ok", "eri", "eos"] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,10 +288,19 @@ def parse_scenario(data: Mapping[str, Any], *, catalog: Catalog | None = None) -
     raw_events = data.get("event", [])
     if not isinstance(raw_events, list):
         raise ScenarioError("must be an array of tables ([[event]])", field="event")
-    events: list[Event] = []
     start_us, end_us = epoch_us(start), epoch_us(end)
-    for index, raw in enumerate(raw_events):
-        events.append(_event(index, raw, pump, start_us, end_us))
+    # Events are validated against the pump in force at them (a pump_replacement changes
+    # it), so they are parsed in time order (one instant: file order) and kept in file order.
+    order = sorted(range(len(raw_events)), key=lambda i: (_event_at_us(i, raw_events[i]), i))
+    parsed: dict[int, Event] = {}
+    in_force = pump
+    for index in order:
+        event = _event(index, raw_events[index], in_force, start_us, end_us, catalog)
+        if isinstance(event, PumpReplacement):
+            assert event.pump is not None
+            in_force = event.pump
+        parsed[index] = event
+    events: list[Event] = [parsed[i] for i in range(len(raw_events))]
     drugs: list[str] = []
     for event in events:
         if isinstance(event, Fill):
@@ -404,10 +450,41 @@ _FIELDS: dict[str, set[str]] = {
     "ptm_settings": {"volume_ml", "dose", "duration", "lockout", "max_per_24h", "enabled"},
     "ptm_request": set(),
     "mri": {"duration", "recovery"},
+    "catheter_revision": {"fluid_path_ml", "drug_free_ml"},
+    "pump_replacement": {
+        "model",
+        "fluid_path_ml",
+        "days_to_eri_at_zero_flow",
+        "days_per_ml",
+        "eos_after_eri_days",
+    },
+    "interrogation": {"reservoir_ml", "alarms", "battery"},
 }
+_FIELDS["program"] = _FIELDS["program"] | {"programmed_concentration"}
+_FIELDS["bolus"] = _FIELDS["bolus"] | {"programmed_concentration"}
+_FIELDS["ptm_settings"] = _FIELDS["ptm_settings"] | {"programmed_concentration"}
+_REPORTED_ALARMS = (
+    "low_reservoir",
+    "empty_reservoir",
+    "refill_discrepancy",
+    "motor_stall",
+    "motor_stall_recovery",
+    "eri",
+    "eos",
+)
 
 
-def _event(index: int, raw: object, pump: Pump, start_us: int, end_us: int) -> Event:
+def _event_at_us(index: int, raw: object) -> int:
+    if not isinstance(raw, Mapping):
+        raise ScenarioError("must be a table", event_index=index, field="event")
+    if "at" not in raw:
+        raise ScenarioError("is required", event_index=index, field="at")
+    return epoch_us(_instant(raw["at"], "at", index))
+
+
+def _event(
+    index: int, raw: object, pump: Pump, start_us: int, end_us: int, catalog: Catalog
+) -> Event:
     if not isinstance(raw, Mapping):
         raise ScenarioError("must be a table", event_index=index, field="event")
     if "at" not in raw:
@@ -431,16 +508,136 @@ def _event(index: int, raw: object, pump: Pump, start_us: int, end_us: int) -> E
     if extra:
         raise base.error(f"is not a field of a {kind} event", sorted(extra)[0])
     model = pump.model
-    if not model.programmable and kind not in ("fill", "mri"):
+    if not model.programmable and kind not in _CONSTANT_FLOW_KINDS:
         raise base.error(
             f"{model.id} is a constant-flow pump: it cannot be programmed, stopped or given "
             "boluses (its rate changes only with the concentration at a refill)",
             "kind",
         )
     common = {"index": index, "at": at, "at_us": at_us, "kind": kind, "raw": raw}
+    if kind == "pump_replacement":
+        return _replacement(base, raw, pump, common, catalog)
     parser = _PARSERS[kind]
     event: Event = parser(base, raw, pump, common)
     return event
+
+
+_CONSTANT_FLOW_KINDS = ("fill", "mri", "catheter_revision", "pump_replacement", "interrogation")
+
+
+def _programmed(base: Event, raw: Mapping[str, Any], drugs: set[str]) -> dict[str, float]:
+    """``programmed_concentration = { drug = "10 mg/mL" }``: the concentration typed into the
+    programmer for the drug of the event's ``dose``."""
+    value = raw.get("programmed_concentration")
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not value:
+        raise base.error(
+            'must be a table of drug = concentration, e.g. { morphine = "10 mg/mL" }',
+            "programmed_concentration",
+        )
+    out: dict[str, float] = {}
+    for drug, text in value.items():
+        name = f"programmed_concentration.{drug}"
+        if drug not in drugs:
+            raise base.error("names a drug that is not given as a dose in this event", name)
+        try:
+            conc = parse_quantity(text, "concentration")
+        except UnitError as exc:
+            raise base.error(str(exc), name) from None
+        if conc <= 0:
+            raise base.error("must be above zero", name)
+        out[str(drug)] = conc
+    return out
+
+
+def _dose_drugs(raw: Mapping[str, Any]) -> set[str]:
+    drugs: set[str] = set()
+    for holder in [raw, *[s for s in raw.get("steps", []) or [] if isinstance(s, Mapping)]]:
+        dose = holder.get("dose")
+        if isinstance(dose, Mapping):
+            drugs |= {str(d) for d in dose}
+    return drugs
+
+
+def _revision(base: Event, raw: Mapping[str, Any], pump: Pump, common: dict[str, Any]) -> Event:
+    path = _event_number(base, raw, "fluid_path_ml") if "fluid_path_ml" in raw else None
+    free = _event_number(base, raw, "drug_free_ml") if "drug_free_ml" in raw else None
+    if path is not None and path <= 0:
+        raise base.error("must be above zero", "fluid_path_ml")
+    return CatheterRevision(
+        **common,
+        fluid_path_ml=-1.0 if path is None else path,  # -1: unchanged (the engine knows it)
+        drug_free_ml=-1.0 if free is None else free,  # -1: the whole path
+    )
+
+
+def _replacement(
+    base: Event, raw: Mapping[str, Any], pump: Pump, common: dict[str, Any], catalog: Catalog
+) -> Event:
+    model = pump.model
+    if "model" in raw:
+        try:
+            model = model_or_error(catalog, raw["model"])
+        except ScenarioError as exc:
+            raise base.error(exc.message, "model") from None
+    path = _event_number(base, raw, "fluid_path_ml") if "fluid_path_ml" in raw else None
+    if path is not None and path <= 0:
+        raise base.error("must be above zero", "fluid_path_ml")
+    if not model.programmable and pump.model.programmable != model.programmable:
+        raise base.error(
+            "a replacement by a constant-flow pump needs its factory rate: not supported",
+            "model",
+        )
+    battery: Battery | None = None
+    if model.has_battery:
+        battery = Battery(
+            started=base.at,
+            pumped_ml_before_start=0.0,
+            pumped_ml_before_start_given=True,
+            days_to_eri_at_zero_flow=_event_number(base, raw, "days_to_eri_at_zero_flow")
+            if "days_to_eri_at_zero_flow" in raw
+            else model.days_to_eri_at_zero_flow,
+            days_per_ml=_event_number(base, raw, "days_per_ml")
+            if "days_per_ml" in raw
+            else model.days_per_ml,
+            eos_after_eri_days=_event_number(base, raw, "eos_after_eri_days")
+            if "eos_after_eri_days" in raw
+            else model.eos_after_eri_days,
+        )
+    new = Pump(
+        model=model,
+        low_reservoir_alarm_ml=min(pump.low_reservoir_alarm_ml, model.capacity_ml),
+        fluid_path_ml=model.fluid_path_ml if path is None else path,
+        fluid_path_initial="no-drug",
+        accuracy=pump.accuracy if model is pump.model else model.accuracy,
+        refill_discrepancy_ml=pump.refill_discrepancy_ml
+        if model is pump.model
+        else model.refill_discrepancy_ml,
+        fixed_rate_ml_per_day=pump.fixed_rate_ml_per_day if not model.programmable else None,
+        battery=battery,
+    )
+    return PumpReplacement(**common, pump=new)
+
+
+def _interrogation(
+    base: Event, raw: Mapping[str, Any], pump: Pump, common: dict[str, Any]
+) -> Event:
+    reservoir = _event_number(base, raw, "reservoir_ml") if "reservoir_ml" in raw else None
+    if reservoir is not None and reservoir > pump.model.capacity_ml * (1 + RELATIVE_TOLERANCE):
+        raise base.error(
+            f"is above the capacity of {pump.model.id} ({pump.model.capacity_ml:g} mL)",
+            "reservoir_ml",
+        )
+    alarms = raw.get("alarms", [])
+    if not isinstance(alarms, list) or any(a not in _REPORTED_ALARMS for a in alarms):
+        raise base.error(f"must be a list of alarm kinds ({', '.join(_REPORTED_ALARMS)})", "alarms")
+    battery = raw.get("battery")
+    if battery is not None and battery not in ("ok", "eri", "eos"):
+        raise base.error("must be 'ok', 'eri' or 'eos'", "battery")
+    return Interrogation(
+        **common, reservoir_ml=reservoir, alarms=tuple(str(a) for a in alarms), battery=battery
+    )
 
 
 def _fill(base: Event, raw: Mapping[str, Any], pump: Pump, common: dict[str, Any]) -> Event:
@@ -519,7 +716,8 @@ def _program(base: Event, raw: Mapping[str, Any], pump: Pump, common: dict[str, 
         spec = _rate_spec(base, raw, "")
         if spec.rate_ml_per_day is not None:
             check_rate(model, spec.rate_ml_per_day, lambda m: base.error(m, spec.field))
-        return Program(**common, mode="continuous", rate=spec)
+        told = _programmed(base, raw, _dose_drugs(raw))
+        return Program(**common, mode="continuous", rate=spec, programmed_conc_mg_per_ml=told)
     if mode != "flex":
         raise base.error("must be 'continuous' or 'flex'", "mode")
     if "rate_ml_per_day" in raw or "dose" in raw:
@@ -554,7 +752,10 @@ def _program(base: Event, raw: Mapping[str, Any], pump: Pump, common: dict[str, 
         if spec.rate_ml_per_day is not None:
             check_rate(model, spec.rate_ml_per_day, lambda m, s=spec: base.error(m, s.field))
         steps.append(FlexStep(start=str(step["start"]), weekday=weekday, at=at, rate=spec))
-    return Program(**common, mode="flex", period=period, steps=tuple(steps))
+    told = _programmed(base, raw, _dose_drugs(raw))
+    return Program(
+        **common, mode="flex", period=period, steps=tuple(steps), programmed_conc_mg_per_ml=told
+    )
 
 
 def _step_start(base: Event, value: object, period: str, name: str) -> tuple[int | None, time]:
@@ -611,7 +812,15 @@ def _bolus(base: Event, raw: Mapping[str, Any], pump: Pump, common: dict[str, An
     duration = _duration(base, raw, "duration", positive=True)
     if volume is not None:
         check_bolus_rate(pump.model, volume, duration, base)
-    return Bolus(**common, volume_ml=volume, dose_drug=drug, dose_mg=amount, duration_us=duration)
+    told = _programmed(base, raw, _dose_drugs(raw))
+    return Bolus(
+        **common,
+        volume_ml=volume,
+        dose_drug=drug,
+        dose_mg=amount,
+        duration_us=duration,
+        programmed_conc_mg_per_ml=told,
+    )
 
 
 def check_bolus_rate(model: PumpModel, volume_ml: float, duration_us: int, event: Event) -> None:
@@ -668,6 +877,7 @@ def _ptm_settings(base: Event, raw: Mapping[str, Any], pump: Pump, common: dict[
         duration_us=duration,
         lockout_us=lockout,
         max_per_24h=maximum,
+        programmed_conc_mg_per_ml=_programmed(base, raw, _dose_drugs(raw)),
     )
 
 
@@ -691,6 +901,8 @@ _PARSERS: dict[str, Any] = {
     "ptm_settings": _ptm_settings,
     "ptm_request": _ptm_request,
     "mri": _mri,
+    "catheter_revision": _revision,
+    "interrogation": _interrogation,
 }
 
 

@@ -18,12 +18,16 @@ from openidds.pump import (
     Bolus,
     BridgeBolus,
     Catalog,
+    CatheterRevision,
     Event,
     EventOutcome,
     Fill,
+    Interrogation,
+    Mri,
     PrimingBolus,
     Program,
     PtmSettings,
+    PumpReplacement,
     RateSpec,
     Scenario,
     ScenarioError,
@@ -356,13 +360,13 @@ class _Checker:
                 self.on_ptm(event)
             elif isinstance(event, BridgeBolus):
                 safety.on_bridge(self, event)  # a missing bridge is judged with its fill
-            elif event.kind == "catheter_revision":
+            elif isinstance(event, CatheterRevision):
                 safety.on_revision(self, event)
-            elif event.kind == "pump_replacement":
+            elif isinstance(event, PumpReplacement):
                 safety.on_replacement(self, event)
-            elif event.kind == "interrogation":
+            elif isinstance(event, Interrogation):
                 safety.on_interrogation(self, event)
-            elif event.kind == "mri":
+            elif isinstance(event, Mri):
                 safety.on_mri(self, event)
             self.snapshots.append((event.at, dict(self.conc), self.stopped))
         safety.not_primed(self)
@@ -1047,7 +1051,7 @@ class _Checker:
     ) -> dict[str, float]:
         if volume is None:
             conc = self.conc.get(drug or "", 0.0)
-            told = safety.programmed_concs(event).get(drug or "") if event is not None else None
+            told = safety.programmed_concs(event).get(drug or "")
             conc = told or conc  # the pump turns the dose into mL with what it was told
             volume = (dose or 0.0) / conc if conc > 0 else 0.0
         return {d: volume * c for d, c in self.conc.items() if c > 0}

@@ -11,7 +11,17 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from openidds.pump import Event, Fill, Program, PtmSettings, UnitError, parse_quantity
+from openidds.pump import (
+    Bolus,
+    CatheterRevision,
+    Event,
+    Fill,
+    Interrogation,
+    Mri,
+    Program,
+    PtmSettings,
+    PumpReplacement,
+)
 
 from ._library import Drug
 from ._text import amount, fmt
@@ -62,17 +72,11 @@ def decimal_factor(ck: _Checker, before: float, after: float) -> int | None:
     return None
 
 
-def programmed_concs(event: Event) -> dict[str, float]:
+def programmed_concs(event: Event | None) -> dict[str, float]:
     """``programmed_concentration`` of a program, bolus or PTM setting, mg/mL per drug."""
-    raw = event.raw.get("programmed_concentration")
-    out: dict[str, float] = {}
-    if isinstance(raw, Mapping):
-        for drug, text in raw.items():
-            try:
-                out[str(drug)] = parse_quantity(text, "concentration")
-            except UnitError:
-                continue  # the twin's parser names the field
-    return out
+    if isinstance(event, Program | Bolus | PtmSettings):
+        return dict(event.programmed_conc_mg_per_ml)
+    return {}
 
 
 # -- programming ---------------------------------------------------------------------------
@@ -618,21 +622,20 @@ def on_bridge(ck: _Checker, event: Event) -> None:
         )
 
 
-def on_revision(ck: _Checker, event: Event) -> None:
-    path = event.raw.get("fluid_path_ml", ck.path_ml)
-    free = event.raw.get("drug_free_ml", path)
-    ck.path_ml = float(path)
-    ck.drug_free_ml = float(free)
+def on_revision(ck: _Checker, event: CatheterRevision) -> None:
+    path = ck.path_ml if event.fluid_path_ml < 0 else event.fluid_path_ml
+    free = path if event.drug_free_ml < 0 else min(event.drug_free_ml, path)
+    ck.path_ml = path
+    ck.drug_free_ml = free
     ck.drug_free_since = event.at
     if ck.drug_free_ml > 0 and any(c > 0 for c in ck.conc.values()):
         ck.prime_needed.append(event)
 
 
-def on_replacement(ck: _Checker, event: Event) -> None:
-    model_id = event.raw.get("model", ck.model.id)
-    ck.model = ck.catalog.get(str(model_id))
-    path = event.raw.get("fluid_path_ml", ck.model.params["fluid_path_ml"].value)
-    ck.path_ml = float(path)
+def on_replacement(ck: _Checker, event: PumpReplacement) -> None:
+    assert event.pump is not None
+    ck.model = ck.catalog.get(event.pump.model.id)
+    ck.path_ml = event.pump.fluid_path_ml
     ck.drug_free_ml = ck.path_ml
     ck.drug_free_since = event.at
     ck.conc = {}
@@ -683,7 +686,7 @@ def not_primed(ck: _Checker) -> None:
 # -- interrogation and MRI ------------------------------------------------------------------
 
 
-def on_interrogation(ck: _Checker, event: Event) -> None:
+def on_interrogation(ck: _Checker, event: Interrogation) -> None:
     outcome = ck.outcome(event.index)
     problems: list[str] = []
     value: float | None = None
@@ -700,15 +703,13 @@ def on_interrogation(ck: _Checker, event: Event) -> None:
                 "records that are incomplete"
             )
     seen = {a.kind for a in ck.result.alarms if a.at <= event.at}
-    reported_alarms = event.raw.get("alarms", [])
-    if isinstance(reported_alarms, list):
-        unknown = sorted({str(a) for a in reported_alarms} - seen)
-        if unknown:
-            problems.append(
-                "the pump logged alarms the records do not explain: "
-                + ", ".join(a.replace("_", " ") for a in unknown)
-            )
-    battery = event.raw.get("battery")
+    unknown = sorted(set(event.alarms) - seen)
+    if unknown:
+        problems.append(
+            "the pump logged alarms the records do not explain: "
+            + ", ".join(a.replace("_", " ") for a in unknown)
+        )
+    battery = event.battery
     if battery in ("eri", "eos") and battery not in seen:
         problems.append(
             f"the pump reports its battery at {str(battery).upper()}, earlier than the battery "
@@ -730,9 +731,9 @@ def on_interrogation(ck: _Checker, event: Event) -> None:
         )
 
 
-def on_mri(ck: _Checker, event: Event) -> None:
+def on_mri(ck: _Checker, event: Mri) -> None:
     model = ck.model
-    needs_empty = bool(getattr(model, "mri_requires_empty_reservoir", False))
+    needs_empty = model.mri_requires_empty_reservoir
     held = ck.result.reservoir_ml_at(event.at)
     if needs_empty and held > 1e-6:
         param = model.params.get("mri_requires_empty_reservoir")
@@ -751,9 +752,8 @@ def on_mri(ck: _Checker, event: Event) -> None:
             param.source if param is not None else str(model.params["capacity_ml"].source),
         )
     drugs = withdrawal_drugs(ck)
-    stalls = bool(getattr(model, "mri_stalls_motor", True))
-    mri_duration_us = int(getattr(event, "duration_us", 0)) + int(getattr(event, "recovery_us", 0))
-    stall_h = mri_duration_us / 3.6e9
+    stall_h = (event.duration_us + event.recovery_us) / 3.6e9
+    stalls = model.mri_stalls_motor
     if not drugs or not stalls or ck.rates is None or ck.stopped:
         return
     limits = [d.max_interruption_hours for d in drugs if d.max_interruption_hours is not None]

@@ -152,3 +152,43 @@ def test_a_childs_baclofen_limit_comes_from_the_date_of_birth(physician, nurse, 
         by=physician, patient=patient, changes=[_program(at, "baclofen", "1.25 mg/day")]
     )
     assert not preview.hard
+
+
+def test_a_replaced_pump_continues_the_therapy(physician, nurse, patient, t0):
+    """A replacement is not a new start: the new pump's baclofen program is not judged
+    against the starting dose (twice the screening bolus, 0.2 mg/day)."""
+    patient.indication = "spasticity_spinal"
+    patient.save()
+    old = _implant(physician, nurse, patient, t0, "baclofen", "2 mg/mL", "0.4 mg/day")
+    at = t0 + timedelta(days=5)
+    new = implant_services.record_implant(
+        by=physician,
+        patient=patient,
+        pump_model="synchromed2-40",
+        serial="DS2",
+        implanted_at=at,
+        fluid_path_initial="no-drug",
+        replaces=old,
+    )
+    implant_services.record_pump_event(
+        by=nurse,
+        implant=new,
+        kind="fill",
+        at=at,
+        fields={"volume_ml": 40, "drugs": {"baclofen": "2 mg/mL"}},
+    )
+    changes = [
+        {"kind": "priming_bolus", "at": at + timedelta(minutes=5), "fields": {}},
+        _program(at + timedelta(minutes=5), "baclofen", "0.4 mg/day"),
+    ]
+    preview = services.preview(by=physician, patient=patient, changes=changes)
+    codes = {f["code"] for f in [*preview.hard, *preview.soft]}
+    assert "starting_dose_above_range" not in codes
+    assert not preview.hard
+    # a first implant with the same program is a new start: the starting dose is judged
+    scenario = scenario_for(new, at + timedelta(minutes=5))
+    assert scenario["patient"]["continuing"] == ["baclofen"]
+    scenario["patient"]["continuing"] = []
+    extra = [{"at": c["at"], "kind": c["kind"], **c["fields"]} for c in changes]
+    scenario["event"].extend(extra)
+    assert any(f.code == "starting_dose_above_range" for f in check(scenario))

@@ -57,6 +57,9 @@ class Patient:
     opioid_tolerance: str | None
     indication: str | None
     age_years: float | None = None
+    continuing: frozenset[str] = frozenset()
+    """Drugs the patient already received before these records (a replaced pump, a
+    transfer): their first program here is not a new start."""
 
     @property
     def maybe_naive(self) -> bool:
@@ -146,7 +149,7 @@ def _patient(raw: Mapping[str, Any]) -> Patient:
     table = raw.get("patient", {})
     if not isinstance(table, Mapping):
         raise ScenarioError("must be a table", field="patient")
-    extra = set(table) - {"opioid_tolerance", "indication", "age_years"}
+    extra = set(table) - {"opioid_tolerance", "indication", "age_years", "continuing"}
     if extra:
         raise ScenarioError("is not a known field", field=f"patient.{sorted(extra)[0]}")
     tolerance = table.get("opioid_tolerance")
@@ -160,7 +163,12 @@ def _patient(raw: Mapping[str, Any]) -> Patient:
         isinstance(age, bool) or not isinstance(age, int | float) or not 0 <= age <= 130
     ):
         raise ScenarioError("must be a number of years from 0 to 130", field="patient.age_years")
-    return Patient(tolerance, indication, None if age is None else float(age))
+    continuing = table.get("continuing", [])
+    if not isinstance(continuing, list) or not all(isinstance(d, str) for d in continuing):
+        raise ScenarioError("must be a list of drug ids", field="patient.continuing")
+    return Patient(
+        tolerance, indication, None if age is None else float(age), frozenset(continuing)
+    )
 
 
 def _overrides(event: Event) -> dict[str, str]:
@@ -475,10 +483,13 @@ class _Checker:
         self.fills += 1
         self.device_fills += 1
         new_pump = self.scenario.pump.fluid_path_initial == "no-drug"
-        if first and new_pump:
+        given = {d for d, c in fill.drugs_mg_per_ml.items() if c > 0}
+        if first and new_pump and not given & self.patient.continuing:
             self.implant_at = fill.at
         if first and not new_pump:
-            self.continuing = {d for d, c in fill.drugs_mg_per_ml.items() if c > 0}
+            self.continuing = given
+        if first:
+            self.continuing |= given & self.patient.continuing
         held_before = set(self.held)
         self.held |= {d for d, c in fill.drugs_mg_per_ml.items() if c > 0}
         safety.on_fill_after_mix(self, fill, old, first_of_device)

@@ -75,9 +75,21 @@ def scenario_for(
             "indication": patient.indication,
             # children have their own limits (baclofen); the age when the records end
             "age_years": _age_years(patient.date_of_birth, until),
+            # a replaced pump continues the therapy: its first program is not a new start
+            "continuing": _continuing(implant),
         },
         "event": scenario_events,
     }
+
+
+def _continuing(implant: Implant) -> list[str]:
+    """The drugs of the last fill of the implant this one replaced (none for a first
+    implant)."""
+    old = implant.supersedes
+    if old is None:
+        return []
+    fills = [e for e in effective_events(old) if e.kind == "fill"]
+    return sorted(fills[-1].fields.get("drugs", {})) if fills else []
 
 
 def _age_years(born: Any, at: datetime) -> float:

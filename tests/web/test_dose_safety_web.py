@@ -192,3 +192,41 @@ def test_a_replaced_pump_continues_the_therapy(physician, nurse, patient, t0):
     extra = [{"at": c["at"], "kind": c["kind"], **c["fields"]} for c in changes]
     scenario["event"].extend(extra)
     assert any(f.code == "starting_dose_above_range" for f in check(scenario))
+
+
+def test_interrogation_and_revision_through_the_chart(
+    client_for, clinic, physician, nurse, patient, t0
+):
+    implant = _implant(physician, nurse, patient, t0, "morphine", "10 mg/mL", "5 mg/day")
+    base = f"/clinics/{clinic.slug}/patients/{patient.pk}/pump"
+    at = (t0 + timedelta(days=2)).astimezone(__import__("zoneinfo").ZoneInfo(patient.time_zone))
+    local = at.strftime("%Y-%m-%dT%H:%M")
+    nurse_client = client_for(nurse)
+    assert nurse_client.get(f"{base}/interrogation/new/").status_code == 200
+    token = nurse_client.cookies["csrftoken"].value
+    # 40 - 2 x 0.5 = 39 mL expected; the pump reports 35: a 4 mL difference (threshold 2 mL)
+    response = nurse_client.post(
+        f"{base}/interrogation/new/",
+        {"at": local, "reservoir_ml": "35", "battery": "ok", "csrfmiddlewaretoken": token},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    event = PumpEvent.objects.filter(implant=implant, kind="interrogation").get()
+    assert event.fields == {"reservoir_ml": 35.0, "battery": "ok"}
+    scenario = scenario_for(implant, at)
+    mismatch = [f for f in check(scenario) if f.code == "interrogation_mismatch"]
+    assert mismatch
+    assert "the pump reports 35 mL" in mismatch[0].message
+    # a nurse does not record a catheter revision; a physician does
+    assert nurse_client.get(f"{base}/catheter_revision/new/").status_code == 403
+    doctor = client_for(physician)
+    assert doctor.get(f"{base}/catheter_revision/new/").status_code == 200
+    response = doctor.post(
+        f"{base}/catheter_revision/new/",
+        {
+            "at": local,
+            "drug_free_ml": "0.25",
+            "csrfmiddlewaretoken": doctor.cookies["csrftoken"].value,
+        },
+    )
+    assert response.status_code == 302
+    assert PumpEvent.objects.filter(implant=implant, kind="catheter_revision").count() == 1

@@ -65,3 +65,18 @@ def append_only_operation(table: str, what: str) -> migrations.RunPython:
     forward = {vendor: pair[0] for vendor, pair in sql.items()}
     reverse = {vendor: pair[1] for vendor, pair in sql.items()}
     return migrations.RunPython(_runner(forward), _runner(reverse))
+
+
+def append_only_suspended(
+    table: str, what: str, operations: list[Any]
+) -> list[migrations.operations.base.Operation]:
+    """``operations`` run with the triggers of ``table`` dropped and installed again after:
+    on SQLite a constraint change remakes the table, which would silently lose them."""
+    sql = append_only_sql(table, what)
+    create = {vendor: pair[0] for vendor, pair in sql.items()}
+    drop = {vendor: pair[1] for vendor, pair in sql.items()}
+    return [
+        migrations.RunPython(_runner(drop), _runner(create)),
+        *operations,
+        migrations.RunPython(_runner(create), _runner(drop)),
+    ]

@@ -25,10 +25,12 @@ from openidds.web.accounts.roles import ADMIN, CLINICAL, memberships_of, require
 from openidds.web.audit.services import audit_log_for
 from openidds.web.implants import services as implant_services
 from openidds.web.implants.forms import (
+    CatheterRevisionForm,
     CorrectionForm,
     ExplantForm,
     FillForm,
     ImplantForm,
+    InterrogationForm,
     MriForm,
 )
 from openidds.web.implants.models import Implant, ImplantStatus, PumpEvent
@@ -322,8 +324,18 @@ def audit_log(request: HttpRequest, clinic: str) -> HttpResponse:
 #: What is recorded as an event (not prescribed): a fill or refill and an MRI scan, by a
 #: physician or a nurse. Programs, boluses, PTM settings and stops are prescriptions
 #: (``openidds.web.prescriptions``: checks, reasons, re-authentication, a signed record).
-EVENT_FORMS: dict[str, Any] = {"fill": FillForm, "mri": MriForm}
-EVENT_TITLES = {"fill": "Record a fill or refill", "mri": "Record an MRI scan"}
+EVENT_FORMS: dict[str, Any] = {
+    "fill": FillForm,
+    "mri": MriForm,
+    "interrogation": InterrogationForm,
+    "catheter_revision": CatheterRevisionForm,
+}
+EVENT_TITLES = {
+    "fill": "Record a fill or refill",
+    "mri": "Record an MRI scan",
+    "interrogation": "Record what the pump reported",
+    "catheter_revision": "Record a catheter revision",
+}
 
 
 @login_required

@@ -171,6 +171,100 @@ class MriForm(forms.Form):
         )
 
 
+REPORTED_ALARMS = [
+    ("low_reservoir", "Low reservoir"),
+    ("empty_reservoir", "Empty reservoir"),
+    ("motor_stall", "Motor stall"),
+    ("motor_stall_recovery", "Motor stall recovery"),
+    ("eri", "Elective replacement indicator (ERI)"),
+    ("eos", "End of service (EOS)"),
+]
+
+
+class InterrogationForm(forms.Form):
+    """What the pump reported when read with the clinician programmer (physician or nurse):
+    the dose checks compare it with the twin."""
+
+    at = forms.DateTimeField(
+        label="Read at",
+        input_formats=LOCAL_FORMATS,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    reservoir_ml = forms.DecimalField(
+        label="Reservoir volume the pump reports (mL)",
+        required=False,
+        min_value=0,
+        max_value=100,
+        max_digits=6,
+        decimal_places=2,
+    )
+    alarms = forms.MultipleChoiceField(
+        label="Alarms in the pump's log",
+        required=False,
+        choices=REPORTED_ALARMS,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    battery = forms.ChoiceField(
+        label="Battery",
+        required=False,
+        choices=[("", "not read"), ("ok", "OK"), ("eri", "ERI"), ("eos", "EOS")],
+    )
+
+    def scenario_fields(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        fields: dict[str, Any] = {}
+        if data.get("reservoir_ml") is not None:
+            fields["reservoir_ml"] = float(data["reservoir_ml"])
+        if data.get("alarms"):
+            fields["alarms"] = list(data["alarms"])
+        if data.get("battery"):
+            fields["battery"] = data["battery"]
+        return fields
+
+    def field_for(self, scenario_field: str) -> str | None:
+        return scenario_field if scenario_field in self.fields else None
+
+
+class CatheterRevisionForm(forms.Form):
+    """A catheter revision (physician): the new path volume and how much of it is drug-free;
+    a priming bolus must follow (prescribed)."""
+
+    at = forms.DateTimeField(
+        label="Revised at",
+        input_formats=LOCAL_FORMATS,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    fluid_path_ml = forms.DecimalField(
+        label="Fluid path volume after the revision (mL)",
+        required=False,
+        min_value=Decimal("0.001"),
+        max_value=5,
+        max_digits=6,
+        decimal_places=3,
+        help_text="Empty: unchanged.",
+    )
+    drug_free_ml = forms.DecimalField(
+        label="Drug-free volume at the catheter tip (mL)",
+        required=False,
+        min_value=0,
+        max_value=5,
+        max_digits=6,
+        decimal_places=3,
+        help_text="Empty: the whole path is drug-free.",
+    )
+
+    def scenario_fields(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            name: float(data[name])
+            for name in ("fluid_path_ml", "drug_free_ml")
+            if data.get(name) is not None
+        }
+
+    def field_for(self, scenario_field: str) -> str | None:
+        return scenario_field if scenario_field in self.fields else None
+
+
 class CorrectionForm(forms.Form):
     at = forms.DateTimeField(
         label="When (corrected)",

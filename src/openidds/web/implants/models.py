@@ -129,6 +129,9 @@ class PumpEventKind(models.TextChoices):
     PTM_SETTINGS = "ptm_settings", "PTM settings"
     PTM_REQUEST = "ptm_request", "PTM request"
     MRI = "mri", "MRI scan"
+    CATHETER_REVISION = "catheter_revision", "Catheter revision"
+    PUMP_REPLACEMENT = "pump_replacement", "Pump replacement"
+    INTERROGATION = "interrogation", "Interrogation"
 
 
 class AppendOnlyError(Exception):

@@ -41,6 +41,7 @@ EVENT_ROLES: dict[str, frozenset[Role]] = {
     PumpEventKind.FILL: frozenset(CLINICAL),
     PumpEventKind.PTM_REQUEST: frozenset(CLINICAL),
     PumpEventKind.MRI: frozenset(CLINICAL),
+    PumpEventKind.INTERROGATION: frozenset(CLINICAL),
 }
 #: Clocks differ; an instant up to this far ahead of the server's is not "in the future".
 CLOCK_SKEW = timedelta(minutes=5)

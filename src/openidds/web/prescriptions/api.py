@@ -277,7 +277,7 @@ class PumpEventOut(Schema):
 
 
 class PumpEventIn(Schema):
-    kind: Literal["fill", "mri", "ptm_request"] = Field(
+    kind: Literal["fill", "mri", "ptm_request", "interrogation", "catheter_revision"] = Field(
         description="what a nurse or physician records; programs, boluses, PTM settings "
         "and stops are prescribed (POST /patients/{patient_id}/prescriptions)"
     )

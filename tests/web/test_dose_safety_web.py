@@ -230,3 +230,24 @@ def test_interrogation_and_revision_through_the_chart(
     )
     assert response.status_code == 302
     assert PumpEvent.objects.filter(implant=implant, kind="catheter_revision").count() == 1
+
+
+def test_worklist_lists_withdrawal_risk(physician, nurse, patient, clinic, t0):
+    from openidds.web.worklists import services as worklist_services
+
+    patient.indication = "spasticity_spinal"
+    patient.save()
+    implant = _implant(physician, nurse, patient, t0, "baclofen", "2 mg/mL", "0.4 mg/day")
+    listed = worklist_services.worklist(by=physician, clinic=clinic)
+    section = next(s for s in listed.sections if s.key == "withdrawal")
+    assert section.items == []  # 40 mL at 0.2 mL/day lasts 200 days: no risk yet
+    implant_services.record_pump_event(
+        by=physician, implant=implant, kind="stop", at=t0 + timedelta(days=1), fields={}
+    )
+    listed = worklist_services.worklist(by=physician, clinic=clinic)
+    section = next(s for s in listed.sections if s.key == "withdrawal")
+    [item] = section.items
+    assert item.patient_id == patient.pk
+    assert item.urgent
+    assert item.text.startswith("The pump is stopped (since ")
+    assert "rebound spasticity" in item.text

@@ -304,7 +304,14 @@ def test_scenario_for_builds_the_scenario_format(physician, patient, implant):
     assert scenario["scenario"]["end"] == until
     assert scenario["scenario"]["timezone"] == "Europe/Berlin"
     assert scenario["pump"] == {"model": "synchromed2-20", "fluid_path_initial": "primed"}
-    assert scenario["patient"] == {"opioid_tolerance": "tolerant", "indication": "cancer_pain"}
+    assert scenario["patient"] == {
+        "opioid_tolerance": "tolerant",
+        "indication": "cancer_pain",
+        "age_years": scenario["patient"]["age_years"],
+        "continuing": [],
+    }
+    # born 1958-03-14 (web_helpers): the age in whole years when the records end
+    assert 60 <= scenario["patient"]["age_years"] <= 130
     assert scenario["event"] == [
         {"at": T0, "kind": "fill", "volume_ml": 20, "drugs": {"morphine": "10 mg/mL"}},
         {"at": T0, "kind": "program", "mode": "continuous", "rate_ml_per_day": 0.5},

@@ -313,7 +313,8 @@ def test_lot_and_expiry_are_required(nurse, patient, implant):
 
 
 def test_discrepancy_blocks_until_a_physician_acknowledges(nurse, physician, patient, implant):
-    visit = _ready(nurse, patient, "3.00")  # 3.0 − 5.0 = −2.0 > 1 mL
+    # 2.5 − 5.0 = −2.5 mL: beyond the larger of 1 mL and 14.5 % of the 15 mL pumped (2.175)
+    visit = _ready(nurse, patient, "2.50")
     before = PumpEvent.objects.count()
     with pytest.raises(ValidationError, match="do not fill until a physician"):
         _complete(nurse, visit)
@@ -332,12 +333,12 @@ def test_discrepancy_blocks_until_a_physician_acknowledges(nurse, physician, pat
         note="Pocket checked by ultrasound: no fluid; patient well. Refill under template.",
     )
     assert ack.physician == physician
-    assert ack.discrepancy_ml == pytest.approx(-2.0)
+    assert ack.discrepancy_ml == pytest.approx(-2.5)
     visit.refresh_from_db()
     assert visit.status == VisitStatus.READY_TO_FILL
     visit = _complete(nurse, visit)
     assert visit.status == VisitStatus.COMPLETED
-    assert visit.fill_event.fields["aspirated_ml"] == 3.0
+    assert visit.fill_event.fields["aspirated_ml"] == 2.5
     override = visit.fill_event.fields["override"]
     assert override[0]["code"] == "refill_discrepancy"
     assert "Pocket checked by ultrasound" in override[0]["reason"]
@@ -535,11 +536,12 @@ def test_property_whatever_a_nurse_does_nothing_is_filled_while_awaiting(
 def test_a_discrepant_refill_outside_a_visit_is_refused(
     who, override, nurse, physician, patient, implant
 ):
-    """3.0 mL aspirated where the twin expects 5.0 mL: −2.0 mL, over the 1 mL threshold.
+    """2.5 mL aspirated where the twin expects 5.0 mL: −2.5 mL, over the threshold (the larger
+    of 1 mL and 14.5 % of the 15 mL pumped since the fill, 2.175 mL).
     Recorded straight as a fill (the chart's form, the API), even by a physician and even
     with a hand-written override, it is refused and nothing is written."""
     user = {"nurse": nurse, "physician": physician}[who]
-    fields = {"aspirated_ml": 3.0, "volume_ml": 17, "drugs": {"morphine": "10 mg/mL"}}
+    fields = {"aspirated_ml": 2.5, "volume_ml": 17, "drugs": {"morphine": "10 mg/mL"}}
     if override:
         fields["override"] = [{"code": "refill_discrepancy", "reason": "I say it is fine"}]
     before = (PumpEvent.objects.count(), AuditEvent.objects.count())

@@ -279,7 +279,13 @@ def test_worklist_service_is_audited_and_clinical_only(physician, nurse, admin, 
 
     _morphine_pump(physician, patient, _t0())
     result = worklist(by=nurse, clinic=clinic)
-    assert [s.key for s in result.sections][:4] == ["refills", "low-reservoir", "eri", "eos"]
+    assert [s.key for s in result.sections][:5] == [
+        "withdrawal",
+        "refills",
+        "low-reservoir",
+        "eri",
+        "eos",
+    ]
     event = AuditEvent.objects.get(action=Action.WORKLIST_VIEWED)
     assert event.actor == nurse
     assert event.clinic == clinic

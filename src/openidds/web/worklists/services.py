@@ -23,6 +23,7 @@ from openidds.web.accounts.models import Clinic
 from openidds.web.accounts.roles import CLINICAL, require_role
 from openidds.web.audit.models import Action
 from openidds.web.audit.services import record
+from openidds.web.clinicadmin.library import library_for_clinic
 from openidds.web.patients.models import Patient
 from openidds.web.worklists.forecast import PumpRow, forecast
 from openidds.web.worklists.models import PumpSnapshot
@@ -92,6 +93,8 @@ _FLEET_FIELDS = (
     "stability_until",
     "planned_refill_at",
     "error",
+    "stopped",
+    "drugs",
 )
 
 
@@ -100,7 +103,7 @@ class _Candidate:
     snapshot_id: int
     time_zone: str
     at: datetime | None
-    kind: str  # refill, low, eri, eos, error
+    kind: str  # refill, low, eri, eos, error, withdrawal
     reservoir_ml: float | None = None
     refill_at: datetime | None = None
     low_at: datetime | None = None
@@ -110,6 +113,7 @@ class _Candidate:
     eri_at: datetime | None = None
     eos_at: datetime | None = None
     error: str = ""
+    why: str = ""  # withdrawal: what puts the patient at risk, in words
 
 
 def pump_sections(clinic: Clinic, now: datetime) -> list[SectionResult]:
@@ -137,6 +141,7 @@ def pump_sections(clinic: Clinic, now: datetime) -> list[SectionResult]:
         ],
         now,
     )
+    withdrawal = _withdrawal_words(clinic)
     refill_until = now + timedelta(days=policy()["refill_due_within_days"])
     low_until = now + timedelta(days=policy()["low_reservoir_alarm_within_days"])
     eri_until = now + timedelta(days=policy()["eri_within_days"])
@@ -159,6 +164,16 @@ def pump_sections(clinic: Clinic, now: datetime) -> list[SectionResult]:
             "eri_at": eri_at,
             "eos_at": eos_at,
         }
+        risk = [withdrawal[d["drug"]] for d in (r[16] or []) if d.get("drug") in withdrawal]
+        if risk:
+            why = _withdrawal_reason(r, fleet.empty_at[i], eri_at, eos_at, now, refill_until)
+            if why is not None:
+                at, reason = why
+                found.append(
+                    _Candidate(
+                        pk, zone, at, "withdrawal", **common, why=f"{reason} {' '.join(risk)}"
+                    )
+                )
         if past_eos:
             found.append(_Candidate(pk, zone, eos_at, "eos", **common))
             continue
@@ -186,7 +201,7 @@ def pump_sections(clinic: Clinic, now: datetime) -> list[SectionResult]:
         )
     }
     sections: dict[str, list[WorklistItem]] = {
-        k: [] for k in ("error", "refill", "low", "eri", "eos")
+        k: [] for k in ("error", "withdrawal", "refill", "low", "eri", "eos")
     }
     for c in found:
         patient_id, name, mrn, drugs_json, low_past, empty_past, filled, implanted = details[
@@ -207,6 +222,13 @@ def pump_sections(clinic: Clinic, now: datetime) -> list[SectionResult]:
         sections[c.kind].append(item)
     by_time = functools.partial(sorted, key=lambda w: (w.at is None, w.at, w.patient_name))
     out = [
+        SectionResult(
+            "withdrawal",
+            "Withdrawal risk",
+            by_time(sections["withdrawal"]),
+            "Pumps of drugs whose interruption is dangerous (baclofen, clonidine, opioids) that "
+            "are stopped, forecast to run dry before their next booked refill, or past ERI.",
+        ),
         SectionResult(
             "refills",
             "Refills due in the next 14 days and overdue",
@@ -241,6 +263,51 @@ def pump_sections(clinic: Clinic, now: datetime) -> list[SectionResult]:
     return out
 
 
+def _withdrawal_words(clinic: Clinic) -> dict[str, str]:
+    """Drug id -> what its interruption does, for the clinic's library's withdrawal-risk
+    drugs."""
+    library = library_for_clinic(clinic)
+    return {
+        d.id: d.withdrawal_wording[:1].upper() + d.withdrawal_wording[1:].rstrip(".") + "."
+        for d in library.drugs.values()
+        if d.withdrawal_risk
+    }
+
+
+def _withdrawal_reason(
+    row: Any,
+    empty_at: datetime | None,
+    eri_at: datetime | None,
+    eos_at: datetime | None,
+    now: datetime,
+    refill_until: datetime,
+) -> tuple[datetime | None, str] | None:
+    """Why a pump of a withdrawal-risk drug is at risk, and since or from when."""
+    zone, booked, stopped = row[7], row[13], row[15]
+    if stopped:
+        return row[1], f"The pump is stopped (since {_local(row[1], zone)})."
+    if eos_at is not None and eos_at <= now:
+        return eos_at, f"Past end of service since {_local(eos_at, zone)}: the pump has stopped."
+    if eri_at is not None and eri_at <= now:
+        return eri_at, (
+            f"ERI reached {_local(eri_at, zone)}; the pump stops at end of service"
+            + (f" {_local(eos_at, zone)}." if eos_at else ".")
+        )
+    if empty_at is not None:
+        if empty_at <= now:
+            return empty_at, f"Empty since {_local(empty_at, zone)}."
+        if booked is not None and empty_at < booked:
+            return empty_at, (
+                f"Forecast to run dry {_local(empty_at, zone)}, before the booked refill "
+                f"{_local(booked, zone)}."
+            )
+        if booked is None and empty_at <= refill_until:
+            return empty_at, (
+                f"Forecast to run dry {_local(empty_at, zone)} and no refill is booked."
+            )
+    return None
+
+
 @functools.lru_cache(maxsize=64)
 def _chart_prefix(slug: str) -> tuple[str, str]:
     """The chart's URL around the patient id (reverse once per clinic, not per item)."""
@@ -269,6 +336,9 @@ def _item(
     at = c.at
     if c.kind == "error":
         text = c.error
+        urgent = True
+    elif c.kind == "withdrawal":
+        text = c.why
         urgent = True
     elif c.kind == "eos":
         assert c.eos_at is not None

@@ -79,7 +79,12 @@ class FillForm(forms.Form):
         min_value=0,
         max_digits=6,
         decimal_places=2,
-        help_text="Measured volume withdrawn; empty at a first fill.",
+        help_text="Measured volume withdrawn; empty only at the first fill of a new pump.",
+    )
+    nothing_aspirated = forms.BooleanField(
+        label="Nothing could be aspirated",
+        required=False,
+        help_text="Records 0 mL: a discrepancy a physician must look at before the pump is filled.",
     )
     volume_ml = forms.DecimalField(
         label="Volume filled (mL)", min_value=0, max_digits=6, decimal_places=2
@@ -106,6 +111,10 @@ class FillForm(forms.Form):
             self.add_error("concentration_2", "give the second drug's concentration")
         if data.get("drug_2") and data.get("drug_2") == data.get("drug_1"):
             self.add_error("drug_2", "the same drug twice")
+        if data.get("nothing_aspirated") and data.get("aspirated_ml") not in (None, 0):
+            self.add_error(
+                "aspirated_ml", "you ticked “nothing could be aspirated”: leave this empty"
+            )
         return data
 
     def scenario_fields(self) -> dict[str, Any]:
@@ -114,7 +123,9 @@ class FillForm(forms.Form):
         if data.get("drug_2"):
             drugs[data["drug_2"]] = data["concentration_2"].strip()
         fields: dict[str, Any] = {}
-        if data.get("aspirated_ml") is not None:
+        if data.get("nothing_aspirated"):
+            fields["aspirated_ml"] = 0.0
+        elif data.get("aspirated_ml") is not None:
             fields["aspirated_ml"] = float(data["aspirated_ml"])
         fields["volume_ml"] = float(data["volume_ml"])
         fields["drugs"] = drugs

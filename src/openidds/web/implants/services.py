@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -210,7 +210,7 @@ def record_implant(
 
 
 def _end(*, by: Any, implant: Implant, status: str, at: datetime, reason: str) -> Implant:
-    locked = Implant.objects.select_for_update().get(pk=implant.pk)
+    locked = lock_implant(implant.pk)
     old = locked.status
     locked.status = status
     locked.ended_at = at
@@ -237,7 +237,7 @@ def explant(*, by: Any, implant: Implant, at: datetime, reason: str = "") -> Imp
     """Record that the active implant was removed (physician)."""
     require_role(by, implant.patient.clinic, PHYSICIAN)
     errors: dict[str, list[str]] = {}
-    current = Implant.objects.select_for_update().get(pk=implant.pk)
+    current = lock_implant(implant.pk)
     if current.status != ImplantStatus.ACTIVE:
         errors[NON_FIELD_ERRORS] = [f"this implant is {current.get_status_display().lower()}"]
     when = _instant(errors, "at", at)
@@ -451,7 +451,7 @@ def record_pump_events(
         raise ValidationError({NON_FIELD_ERRORS: ["no event to record"]})
     for kind, _at, _fields in events:
         require_role(by, implant.patient.clinic, _event_roles(kind))
-    locked = Implant.objects.select_for_update().get(pk=implant.pk)
+    locked = lock_implant(implant.pk)
     if locked.status != ImplantStatus.ACTIVE and locked.ended_at is None:
         raise ValidationError({NON_FIELD_ERRORS: ["this implant is not active"]})
     valid: list[tuple[str, datetime, dict[str, Any]]] = []
@@ -465,8 +465,10 @@ def record_pump_events(
                 {field_of(pos, f): m for f, m in exc.message_dict.items()}
             ) from exc
         valid.append((kind, when, clean))
+    _refuse_duplicate_fill(locked, valid)
     new = [{"at": when.astimezone(UTC), "kind": kind, **clean} for kind, when, clean in valid]
     findings = check_new_events(locked, new, field_of=field_of)
+    _refuse_unreconciled_refill([f for _pos, f in findings])
     if not discrepancy_acknowledged:
         _refuse_unacknowledged_discrepancy([f for _pos, f in findings])
     sequence = PumpEvent.objects.filter(implant=locked).aggregate(m=Max("sequence"))["m"] or 0
@@ -500,6 +502,67 @@ def record_pump_events(
         saved.append(event)
     pump_timeline_changed.send(sender=Implant, implant=locked)
     return saved
+
+
+def lock_implant(pk: int) -> Implant:
+    """The implant, locked for the rest of the transaction, so that writes to one implant's
+    timeline are judged one after the other: a row lock on PostgreSQL; on SQLite (whose
+    transactions here begin IMMEDIATE) also a write to the row, which takes the write lock
+    at once even where a shared cache would let two transactions read first."""
+    implant = Implant.objects.select_for_update().get(pk=pk)
+    if connection.vendor == "sqlite":
+        Implant.objects.filter(pk=pk).update(status=implant.status)
+    return implant
+
+
+def _refuse_duplicate_fill(implant: Implant, valid: list[tuple[str, datetime, Any]]) -> None:
+    """Two fills of one pump at one instant are one fill recorded twice (a double click, two
+    nurses, a retried request), and a fill before the last recorded one would change what
+    the later refills expected: both refused, under the implant's lock."""
+    instants = [when for kind, when, _fields in valid if kind == PumpEventKind.FILL]
+    if not instants:
+        return
+    recorded = {e.at for e in effective_events(implant) if e.kind == PumpEventKind.FILL}
+    last = max(recorded, default=None)
+    for when in instants:
+        if last is not None and when < last:
+            # a fill before the last one rewrites what every later refill expected (and so
+            # its discrepancy, judged when it was recorded): correct the records instead
+            raise ValidationError(
+                {
+                    "at": [
+                        "A later fill of this pump is recorded already "
+                        f"({timezone.localtime(last):%Y-%m-%d %H:%M}). A fill before it can "
+                        "only be entered as a correction of the records."
+                    ]
+                }
+            )
+        if when in recorded or instants.count(when) > 1:
+            raise ValidationError(
+                {
+                    "at": [
+                        "A fill of this pump at this time is recorded already. If it was "
+                        "wrong, correct that record instead of recording the fill again."
+                    ]
+                }
+            )
+
+
+def _refuse_unreconciled_refill(findings: list[Any]) -> None:
+    """A refill of a pump that holds drug needs the aspirated volume, or 0 mL when nothing
+    could be aspirated (itself a discrepancy): without it a pocket fill cannot be seen."""
+    for finding in findings:
+        if finding.code == "refill_not_reconciled":
+            raise ValidationError(
+                {
+                    "aspirated_ml": [
+                        "Enter the volume you aspirated before filling, or tick “nothing "
+                        "could be aspirated” (0 mL). The pump should still hold about "
+                        f"{finding.limit:.3g} mL: without the aspirated volume a needle "
+                        "outside the reservoir (pocket fill) cannot be seen."
+                    ]
+                }
+            )
 
 
 def _refuse_unacknowledged_discrepancy(findings: list[Any]) -> None:
@@ -540,7 +603,7 @@ def correct_pump_event(
 ) -> PumpEvent:
     """Record a correction of an event: a new record that supersedes it (the old one is
     kept). ``void=True`` withdraws the event. A reason is required."""
-    implant = Implant.objects.select_for_update().get(pk=event.implant_id)
+    implant = lock_implant(event.implant_id)
     require_role(by, implant.patient.clinic, _event_roles(event.kind))
     original = PumpEvent.objects.get(pk=event.pk)
     if PumpEvent.objects.filter(supersedes=original).exists() or original.void:

@@ -576,7 +576,7 @@ def _sign(
     reasons: dict[str, str],
 ) -> Prescription:
     Patient.objects.select_for_update().filter(pk=patient.pk).first()  # versions in order
-    implant = Implant.objects.select_for_update().get(pk=implant.pk)
+    implant = implant_services.lock_implant(implant.pk)
     library = library_for(patient.clinic)
     # Judged again under the lock: the records may have changed since the caller looked.
     first = _evaluate(

@@ -1113,7 +1113,11 @@ class _Checker:
             )
             return
         margin = self.lib.safety.priming_margin_fraction
-        if vol > left * (1 + margin.value) * (1 + _TOL):
+        allowed = left * (1 + margin.value)
+        if vol > allowed * (1 + _TOL):
+            # beyond the whole path (+ margin): hard, as the issue sets it; beyond what is
+            # still drug-free only (basal pumping since the revision flushed part): soft
+            whole = vol > self.path_ml * (1 + margin.value) * (1 + _TOL)
             excess = vol - left
             extra = ", ".join(
                 f"{d} {amount(self.lib.get(d), excess * c, 'mg')}"
@@ -1123,10 +1127,10 @@ class _Checker:
             self.add(
                 event,
                 "priming_volume_above_path",
-                "hard",
+                "hard" if whole else "soft",
                 None,
                 vol,
-                left * (1 + margin.value),
+                self.path_ml * (1 + margin.value) if whole else allowed,
                 "mL",
                 f"priming bolus of {fmt(vol)} mL but only {fmt(left)} mL of the catheter is "
                 f"drug-free: the other {fmt(excess)} mL ({extra or 'drug'}) goes into the patient "

@@ -905,29 +905,35 @@ def reservoir_alarms(ck: _Checker) -> None:
 
 
 def battery(ck: _Checker) -> None:
-    for alarm in ck.result.alarms:
-        if alarm.kind not in ("eri", "eos"):
+    """ERI or EOS reached — within the records, or already before they start — with a
+    withdrawal-risk drug in the pump and no replacement after it."""
+    forecast = ck.result.forecast
+    for kind, when in (("eos", forecast.eos), ("eri", forecast.eri)):
+        if when is None or when > ck.scenario.end:
             continue
-        if any(e.kind == "pump_replacement" and e.at >= alarm.at for e in ck.events):
+        if any(isinstance(e, PumpReplacement) and e.at >= when for e in ck.events):
             continue
-        drugs = withdrawal_drugs(ck, ck.mixture_at(alarm.at))
+        at = max(when, ck.scenario.start)
+        drugs = withdrawal_drugs(ck, ck.mixture_at(at))
+        if not drugs:
+            later = [m for when_, m, _s in ck.snapshots if when_ >= at]
+            drugs = withdrawal_drugs(ck, later[0]) if later else []
         if not drugs:
             continue
-        event = attach(ck, alarm.at)
         what = (
             "reached its elective replacement indicator (ERI)"
-            if alarm.kind == "eri"
+            if kind == "eri"
             else "reached end of service (EOS) and stopped"
         )
         ck.add(
-            event,
+            attach(ck, at),
             "withdrawal_battery",
             "soft",
             drugs[0].id,
             None,
             None,
             "",
-            f"the pump battery {what} on {utc(alarm.at)} and no replacement is recorded: "
+            f"the pump battery {what} on {utc(when)} and no replacement is recorded: "
             f"at end of service the pump stops, and {wording(drugs)}; schedule the replacement",
             ck.model.params["eos_after_eri_days"].source
             if "eos_after_eri_days" in ck.model.params

@@ -28,7 +28,8 @@ def test_catalogue_size_and_descriptions() -> None:
     for path in [*DANGEROUS, *SAFE]:
         first, second, _ = _header(path)
         assert first.startswith(("# expect: ", "# safe")), path.name
-        assert second.startswith("# ") and len(second) > 20, path.name
+        assert second.startswith("# "), path.name
+        assert len(second) > 20, path.name
 
 
 def test_every_new_code_has_a_dangerous_case() -> None:

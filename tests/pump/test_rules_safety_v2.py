@@ -261,8 +261,6 @@ def test_reservoir_forecasts_stop_at_eos(scenario):
 def test_conservation_with_revisions_and_replacements(
     extra: list[tuple[float, str, float, float]], initial: str
 ) -> None:
-    from conftest import build_scenario
-
     events: list[dict[str, Any]] = [fill(0, 20), rate(0, 2.0), bolus(5, 0.2, "PT1H")]
     for at, kind, path, share in extra:
         if kind == "catheter_revision":
@@ -279,7 +277,13 @@ def test_conservation_with_revisions_and_replacements(
         else:
             events.append({"at": at, "kind": kind, "reservoir_ml": 5.0})
     try:
-        res = simulate(build_scenario(*events, end=240, fluid_path_initial=initial))
+        res = simulate(
+            {
+                "scenario": {"name": "p", "start": START, "end": hours(240), "timezone": "UTC"},
+                "pump": {"model": "synchromed2-40", "fluid_path_initial": initial},
+                "event": [{**e, "at": hours(e["at"])} for e in events],
+            }
+        )
     except ScenarioError:
         assume(False)
         raise

@@ -275,3 +275,32 @@ def test_correct_a_fill_from_the_chart(client_for, nurse, clinic, patient, pump)
     assert (
         client.get(_url(clinic, patient, f"pump/events/{program.pk}/correct/")).status_code == 403
     )
+
+
+def test_a_wrong_programmed_concentration_is_hard_on_the_page(
+    client_for, physician, clinic, patient, pump, t0
+):
+    """The pump holds morphine 10 mg/mL; the physician types 1 mg/mL into the programmer:
+    5 mg/day would become 5 mL/day of 10 mg/mL, 50 mg/day (issue 9)."""
+    client = client_for(physician)
+    response = _post(
+        client,
+        _url(clinic, patient),
+        {
+            **_compose(t0, patient, dose="5 mg/day", programmed_concentration="1 mg/mL"),
+            "action": "preview",
+        },
+    )
+    html = response.content.decode()
+    assert "programmed_concentration_mismatch" in html
+    assert "the pump is told morphine 1 mg/mL but the reservoir holds 10 mg/mL" in html
+    assert 'value="sign"' not in html
+    ok = _post(
+        client,
+        _url(clinic, patient),
+        {
+            **_compose(t0, patient, dose="5.5 mg/day", programmed_concentration="10 mg/mL"),
+            "action": "preview",
+        },
+    )
+    assert "programmed_concentration_mismatch" not in ok.content.decode()

@@ -67,6 +67,13 @@ class ComposeForm(forms.Form):
     dose = forms.CharField(
         label="Daily dose", max_length=40, required=False, help_text='e.g. "5 mg/day".'
     )
+    programmed_concentration = forms.CharField(
+        label="Concentration entered in the programmer",
+        max_length=40,
+        required=False,
+        help_text='Optional, with a dose: as typed into the programmer, e.g. "10 mg/mL". '
+        "The checks compare it with what is in the pump.",
+    )
     rate_ml_per_day = forms.DecimalField(
         label="or a rate (mL/day)", required=False, min_value=0, max_digits=7, decimal_places=4
     )
@@ -317,6 +324,9 @@ class ComposeForm(forms.Form):
                 }
             else:
                 prog = {"mode": "continuous", "dose": {data["dose_drug"]: data["dose"].strip()}}
+                told = (data.get("programmed_concentration") or "").strip()
+                if told:
+                    prog["programmed_concentration"] = {data["dose_drug"]: told}
             parts.append(("", "program", prog))
         elif mode == "flex":
             steps = []
@@ -397,6 +407,8 @@ class ComposeForm(forms.Form):
             if name.startswith("steps"):
                 step = name.removeprefix("steps").strip("[]")
                 return f"step_{int(step) + 1}_start" if step.isdigit() else "step_1_start"
+            if name.startswith("programmed_concentration"):
+                return "programmed_concentration"
             return "dose" if name in {"dose", "rate_ml_per_day", "mode"} else "program"
         if kind in {"bolus", "ptm_settings"}:
             mapped = {

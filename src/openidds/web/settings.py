@@ -66,9 +66,12 @@ def database_from_url(url: str | None, var_dir: Path = VAR_DIR) -> dict[str, Any
             "OPTIONS": {
                 # WAL lets readers run while one writer writes; IMMEDIATE takes the write
                 # lock at BEGIN so concurrent writers wait (busy_timeout) instead of failing.
+                # recursive_triggers: INSERT OR REPLACE deletes the old row, and only with it
+                # on does that fire the append-only tables' delete triggers (issue 10).
                 "init_command": (
                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                    "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;"
+                    "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000; "
+                    "PRAGMA recursive_triggers=ON;"
                 ),
                 "transaction_mode": "IMMEDIATE",
             },

@@ -251,3 +251,62 @@ def test_worklist_lists_withdrawal_risk(physician, nurse, patient, clinic, t0):
     assert item.urgent
     assert item.text.startswith("The pump is stopped (since ")
     assert "rebound spasticity" in item.text
+
+
+def test_worklist_lists_a_withdrawal_drug_running_dry_without_a_booked_refill(
+    physician, nurse, patient, clinic, t0
+):
+    from openidds.web.worklists import services as worklist_services
+
+    patient.indication = "spasticity_spinal"
+    patient.save()
+    implant = implant_services.record_implant(
+        by=physician,
+        patient=patient,
+        pump_model="synchromed2-20",
+        serial="DS3",
+        implanted_at=t0,
+        fluid_path_initial="primed",
+    )
+    # 10 mL at 0.5 mL/day (1 mg/day of 2 mg/mL): empty 20 days after t0, 10 days from now
+    implant_services.record_pump_event(
+        by=nurse, implant=implant, kind="fill", at=t0, fields={"volume_ml": 10, "drugs": BAC}
+    )
+    implant_services.record_pump_event(
+        by=physician,
+        implant=implant,
+        kind="program",
+        at=t0,
+        fields={"mode": "continuous", "dose": {"baclofen": "1 mg/day"}},
+    )
+    listed = worklist_services.worklist(by=physician, clinic=clinic)
+    [item] = next(s for s in listed.sections if s.key == "withdrawal").items
+    assert item.text.startswith("Forecast to run dry ")
+    assert "no refill is booked" in item.text
+    assert "high fever" in item.text
+    # a refill booked after the forecast empty date: still at risk
+    from test_portal_helpers import book
+
+    late = book(
+        patient, nurse, timezone.now() + timedelta(days=12), reason_after_latest_safe="capacity"
+    )
+    [item] = next(
+        s
+        for s in worklist_services.worklist(by=physician, clinic=clinic).sections
+        if s.key == "withdrawal"
+    ).items
+    assert "before the booked refill" in item.text
+    # booked in time (5 days from now): no withdrawal risk
+    from openidds.web.portal.models import RefillAppointment
+
+    RefillAppointment.objects.filter(pk=late.pk).update(status="cancelled")
+    book(patient, nurse, timezone.now() + timedelta(days=5))
+    section = next(
+        s
+        for s in worklist_services.worklist(by=physician, clinic=clinic).sections
+        if s.key == "withdrawal"
+    )
+    assert section.items == []
+
+
+BAC = {"baclofen": "2 mg/mL"}

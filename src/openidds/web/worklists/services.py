@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 
+from django.apps import apps
 from django.db import transaction
+from django.db.models import Min
 from django.urls import reverse
 from django.utils import timezone
 
@@ -95,6 +97,7 @@ _FLEET_FIELDS = (
     "error",
     "stopped",
     "drugs",
+    "patient_id",
 )
 
 
@@ -142,6 +145,7 @@ def pump_sections(clinic: Clinic, now: datetime) -> list[SectionResult]:
         now,
     )
     withdrawal = _withdrawal_words(clinic)
+    booked = _booked_refills(clinic, now)
     refill_until = now + timedelta(days=policy()["refill_due_within_days"])
     low_until = now + timedelta(days=policy()["low_reservoir_alarm_within_days"])
     eri_until = now + timedelta(days=policy()["eri_within_days"])
@@ -166,7 +170,9 @@ def pump_sections(clinic: Clinic, now: datetime) -> list[SectionResult]:
         }
         risk = [withdrawal[d["drug"]] for d in (r[16] or []) if d.get("drug") in withdrawal]
         if risk:
-            why = _withdrawal_reason(r, fleet.empty_at[i], eri_at, eos_at, now, refill_until)
+            why = _withdrawal_reason(
+                r, booked.get(r[17]), fleet.empty_at[i], eri_at, eos_at, now, refill_until
+            )
             if why is not None:
                 at, reason = why
                 found.append(
@@ -274,8 +280,22 @@ def _withdrawal_words(clinic: Clinic) -> dict[str, str]:
     }
 
 
+def _booked_refills(clinic: Clinic, now: datetime) -> dict[int, datetime]:
+    """Patient id -> the next scheduled refill appointment (one query). The portal owns the
+    appointments; looked up by name so that the worklist does not import the portal."""
+    appointment = apps.get_model("portal", "RefillAppointment")
+    rows = (
+        appointment.objects.filter(patient__clinic=clinic, status="scheduled", starts_at__gte=now)
+        .values("patient_id")
+        .annotate(first=Min("starts_at"))
+        .values_list("patient_id", "first")
+    )
+    return dict(rows)
+
+
 def _withdrawal_reason(
     row: Any,
+    booked: datetime | None,
     empty_at: datetime | None,
     eri_at: datetime | None,
     eos_at: datetime | None,
@@ -283,7 +303,7 @@ def _withdrawal_reason(
     refill_until: datetime,
 ) -> tuple[datetime | None, str] | None:
     """Why a pump of a withdrawal-risk drug is at risk, and since or from when."""
-    zone, booked, stopped = row[7], row[13], row[15]
+    zone, stopped = row[7], row[15]
     if stopped:
         return row[1], f"The pump is stopped (since {_local(row[1], zone)})."
     if eos_at is not None and eos_at <= now:
@@ -296,12 +316,13 @@ def _withdrawal_reason(
     if empty_at is not None:
         if empty_at <= now:
             return empty_at, f"Empty since {_local(empty_at, zone)}."
-        if booked is not None and empty_at < booked:
-            return empty_at, (
-                f"Forecast to run dry {_local(empty_at, zone)}, before the booked refill "
-                f"{_local(booked, zone)}."
-            )
-        if booked is None and empty_at <= refill_until:
+        if booked is not None:
+            if empty_at < booked:
+                return empty_at, (
+                    f"Forecast to run dry {_local(empty_at, zone)}, before the booked refill "
+                    f"{_local(booked, zone)}."
+                )
+        elif empty_at <= refill_until:
             return empty_at, (
                 f"Forecast to run dry {_local(empty_at, zone)} and no refill is booked."
             )

@@ -141,3 +141,67 @@ def test_six_parallel_fills_are_judged_one_after_the_other(nurse, physician, pat
     # rewrite what that refill expected (refused: only a correction may)
     assert sorted(results) == ["accepted", *["refused"] * 5]
     assert PumpEvent.objects.filter(implant=implant, kind="fill", at__gt=T0).count() == 1
+
+
+def _sign_retrying(**kwargs) -> str:
+    from openidds.web.prescriptions import services as prescriptions
+
+    for _ in range(500):
+        try:
+            prescriptions.prescribe(**kwargs)
+            return "signed"
+        except ValidationError as exc:
+            message = " ".join(exc.message_dict.get("password", []))
+            return "locked" if "too many wrong passwords" in message else "wrong"
+        except OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            time.sleep(0.01)
+    raise AssertionError("still locked")
+
+
+@pytest.mark.usefixtures("_triggers_off_for_flush")
+def test_parallel_wrong_passwords_cannot_beat_the_signing_limit(physician, patient):
+    """Ten wrong passwords at once: only five are checked (and recorded), the rest are
+    refused as locked; the right password afterwards does not sign (issue 10)."""
+    from web_helpers import PASSWORD
+
+    from openidds.web.audit.models import Action
+
+    make_pump(patient, physician)
+    change = [
+        {
+            "kind": "program",
+            "at": AT,
+            "fields": {"mode": "continuous", "dose": {"morphine": "5.5 mg/day"}},
+        }
+    ]
+    barrier = threading.Barrier(10)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            barrier.wait(timeout=10)
+            results.append(
+                _sign_retrying(
+                    by=physician, patient=patient, changes=change, reasons={}, password="nope"
+                )
+            )
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert sorted(results) == ["locked"] * 5 + ["wrong"] * 5
+    assert AuditEvent.objects.filter(action=Action.REAUTHENTICATION_FAILED).count() == 5
+    assert (
+        _sign_retrying(by=physician, patient=patient, changes=change, reasons={}, password=PASSWORD)
+        == "locked"
+    )

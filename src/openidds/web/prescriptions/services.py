@@ -19,7 +19,8 @@ from importlib import resources
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import F
 from django.http import Http404
 from django.utils import timezone
 
@@ -496,6 +497,21 @@ def reauthentication_locked(by: Any) -> bool:
     return failures >= int(policy["max_failures"])
 
 
+def _reauthenticate(by: Any, patient: Patient, password: Any) -> str:
+    """``"ok"``, ``"wrong"`` or ``"locked"``: the lock check, the password check and the
+    recording of a failure in one transaction under a lock on the user's row, so that
+    parallel attempts are counted one after the other (issue 10: 30 parallel attempts must
+    not get more than the allowed failures, nor the right password in after the lock)."""
+    user_model = type(by)
+    with transaction.atomic():
+        user_model.objects.select_for_update().filter(pk=by.pk).first()
+        if connection.vendor == "sqlite":  # take SQLite's write lock at once
+            user_model.objects.filter(pk=by.pk).update(last_login=F("last_login"))
+        if reauthentication_locked(by):
+            return "locked"
+        return "ok" if _check_password(by, patient, password) else "wrong"
+
+
 def _check_password(by: Any, patient: Patient, password: Any) -> bool:
     """Re-authentication: the physician's current password. A failure is audited (in a
     transaction of its own: it stays recorded although nothing else is written)."""
@@ -553,13 +569,14 @@ def prescribe(
             errors.setdefault(key, []).append("contains a NUL character")
         else:
             given[code] = text
-    if reauthentication_locked(by):
+    outcome = _reauthenticate(by, patient, password)
+    if outcome == "locked":
         window = settings_data()["reauthentication"]["window_minutes"]
         errors["password"] = [
             "too many wrong passwords: signing is locked for this user for "
             f"{window} minutes after the last attempt"
         ]
-    elif not _check_password(by, patient, password):
+    elif outcome == "wrong":
         errors["password"] = ["this is not your current password"]
     if errors:
         raise ValidationError(errors)

@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from ._clock import Clock, epoch_us, iso_utc
 from ._forecast import Band, Forecast, compute_forecast, ptm_ml_per_day
+from ._scenario import ALARM_KINDS as ALARM_KINDS
 from ._scenario import Event, Scenario
 from ._schedule import BasalProgram
 
@@ -19,15 +20,6 @@ if TYPE_CHECKING:
     from ._engine import Replay
 
 RESULT_FORMAT = "openidds.result/1"
-ALARM_KINDS = (
-    "low_reservoir",
-    "empty_reservoir",
-    "refill_discrepancy",
-    "motor_stall",
-    "motor_stall_recovery",
-    "eri",
-    "eos",
-)
 _DECIMALS = 9
 
 

@@ -463,7 +463,7 @@ _FIELDS: dict[str, set[str]] = {
 _FIELDS["program"] = _FIELDS["program"] | {"programmed_concentration"}
 _FIELDS["bolus"] = _FIELDS["bolus"] | {"programmed_concentration"}
 _FIELDS["ptm_settings"] = _FIELDS["ptm_settings"] | {"programmed_concentration"}
-_REPORTED_ALARMS = (
+ALARM_KINDS = (
     "low_reservoir",
     "empty_reservoir",
     "refill_discrepancy",
@@ -630,8 +630,8 @@ def _interrogation(
             "reservoir_ml",
         )
     alarms = raw.get("alarms", [])
-    if not isinstance(alarms, list) or any(a not in _REPORTED_ALARMS for a in alarms):
-        raise base.error(f"must be a list of alarm kinds ({', '.join(_REPORTED_ALARMS)})", "alarms")
+    if not isinstance(alarms, list) or any(a not in ALARM_KINDS for a in alarms):
+        raise base.error(f"must be a list of alarm kinds ({', '.join(ALARM_KINDS)})", "alarms")
     battery = raw.get("battery")
     if battery is not None and battery not in ("ok", "eri", "eos"):
         raise base.error("must be 'ok', 'eri' or 'eos'", "battery")

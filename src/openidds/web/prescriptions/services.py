@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import F
@@ -502,7 +503,7 @@ def _reauthenticate(by: Any, patient: Patient, password: Any) -> str:
     recording of a failure in one transaction under a lock on the user's row, so that
     parallel attempts are counted one after the other (issue 10: 30 parallel attempts must
     not get more than the allowed failures, nor the right password in after the lock)."""
-    user_model = type(by)
+    user_model = get_user_model()
     with transaction.atomic():
         user_model.objects.select_for_update().filter(pk=by.pk).first()
         if connection.vendor == "sqlite":  # take SQLite's write lock at once
